@@ -1,0 +1,21 @@
+//! The default recharge billing policy.
+//!
+//! The rules (SPEC.md R1–R9) live in a pure core, [`policy`], that talks to the
+//! host only through the small [`Capabilities`] trait. On `wasm32` the crate also
+//! exports the `recharge:policy/policy@0.1.0` interface through thin bindings over
+//! that core; natively it is an ordinary library, so the host can run the very same
+//! core as a speed baseline.
+#![cfg_attr(target_arch = "wasm32", no_std)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod caps;
+pub mod model;
+pub mod money;
+pub mod policy;
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;
+
+pub use caps::{Capabilities, Role};

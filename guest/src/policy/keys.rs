@@ -1,0 +1,148 @@
+//! Idempotency keys and timer tags.
+//!
+//! Keys are deterministic from the state and unique per account forever, because
+//! every charge series takes a fresh sequence number from the account's state:
+//!
+//! - auto-recharge: `{account}/ar/{seq}/{attempt}`
+//! - top-up: `{account}/topup/{seq}`
+//! - allocation: `{sub-account}/alloc/{series}/{period}/{attempt}`, where `series`
+//!   is the sequence number taken when the schedule started, so a schedule
+//!   stopped and started again never reuses a key.
+//!
+//! The host cannot cancel a timer, so a tag names exactly what it is for; a timer
+//! whose target the state no longer holds (disabled, stopped, superseded) is stale
+//! and ignored. Layout, high bits first: kind (4 bits), sequence number (32),
+//! period (20), attempt (8).
+
+use alloc::{format, string::String};
+
+/// Auto-recharge key of an attempt.
+pub(super) fn recharge(account: &str, seq: u32, attempt: u8) -> String {
+    format!("{account}/ar/{seq}/{attempt}")
+}
+
+/// Top-up key.
+pub(super) fn top_up(account: &str, seq: u32) -> String {
+    format!("{account}/topup/{seq}")
+}
+
+/// Allocation key of an attempt.
+pub(super) fn allocation(account: &str, series: u32, period: u32, attempt: u8) -> String {
+    format!("{account}/alloc/{series}/{period}/{attempt}")
+}
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TimerTag {
+    /// Attempt `attempt` of auto-recharge `seq`.
+    RechargeRetry {
+        /// The recharge's sequence number.
+        seq: u32,
+        /// The attempt to make.
+        attempt: u8,
+    },
+    /// Run `period` of allocation schedule `series`.
+    AllocationRun {
+        /// The schedule's sequence number.
+        series: u32,
+        /// The period index of the run.
+        period: u32,
+    },
+    /// Attempt `attempt` of the purchase for `period` of schedule `series`.
+    AllocationRetry {
+        /// The schedule's sequence number.
+        series: u32,
+        /// The period index of the purchase.
+        period: u32,
+        /// The attempt to make.
+        attempt: u8,
+    },
+}
+
+const KIND_RECHARGE_RETRY: u64 = 1;
+const KIND_ALLOCATION_RUN: u64 = 2;
+const KIND_ALLOCATION_RETRY: u64 = 3;
+
+/// The largest period a tag can carry (20 bits: over 87,000 years of months).
+pub(super) const MAX_PERIOD: u32 = (1 << 20) - 1;
+
+impl TimerTag {
+    /// The tag as a `u64`; `None` for a period over [`MAX_PERIOD`].
+    pub fn encode(self) -> Option<u64> {
+        let (kind, seq, period, attempt) = match self {
+            TimerTag::RechargeRetry { seq, attempt } => (KIND_RECHARGE_RETRY, seq, 0, attempt),
+            TimerTag::AllocationRun { series, period } => (KIND_ALLOCATION_RUN, series, period, 0),
+            TimerTag::AllocationRetry {
+                series,
+                period,
+                attempt,
+            } => (KIND_ALLOCATION_RETRY, series, period, attempt),
+        };
+        (period <= MAX_PERIOD).then(|| {
+            kind << 60 | u64::from(seq) << 28 | u64::from(period) << 8 | u64::from(attempt)
+        })
+    }
+
+    /// Read a tag; `None` for one this policy never made.
+    pub fn decode(tag: u64) -> Option<TimerTag> {
+        let seq = (tag >> 28) as u32;
+        let period = ((tag >> 8) & u64::from(MAX_PERIOD)) as u32;
+        let attempt = tag as u8;
+        match tag >> 60 {
+            KIND_RECHARGE_RETRY if period == 0 => Some(TimerTag::RechargeRetry { seq, attempt }),
+            KIND_ALLOCATION_RUN if attempt == 0 => Some(TimerTag::AllocationRun {
+                series: seq,
+                period,
+            }),
+            KIND_ALLOCATION_RETRY => Some(TimerTag::AllocationRetry {
+                series: seq,
+                period,
+                attempt,
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip() {
+        for tag in [
+            TimerTag::RechargeRetry {
+                seq: u32::MAX,
+                attempt: 4,
+            },
+            TimerTag::AllocationRun {
+                series: 1,
+                period: MAX_PERIOD,
+            },
+            TimerTag::AllocationRetry {
+                series: 9,
+                period: 12,
+                attempt: 2,
+            },
+        ] {
+            assert_eq!(TimerTag::decode(tag.encode().unwrap()), Some(tag));
+        }
+        assert_eq!(
+            TimerTag::AllocationRun {
+                series: 1,
+                period: MAX_PERIOD + 1
+            }
+            .encode(),
+            None
+        );
+        assert_eq!(TimerTag::decode(0), None);
+        assert_eq!(TimerTag::decode(u64::MAX), None);
+    }
+
+    #[test]
+    fn keys_name_account_series_and_attempt() {
+        assert_eq!(recharge("u1", 3, 2), "u1/ar/3/2");
+        assert_eq!(top_up("u1", 4), "u1/topup/4");
+        assert_eq!(allocation("s1", 2, 0, 1), "s1/alloc/2/0/1");
+    }
+}

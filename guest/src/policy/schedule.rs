@@ -1,0 +1,88 @@
+//! Calendar arithmetic in UTC: monthly runs and retry delays.
+
+use chrono::{DateTime, Datelike, Months, Utc};
+
+use crate::model::Timestamp;
+
+const MINUTE: Timestamp = 60 * 1000;
+
+/// How long after a failed attempt the next one runs (R5): attempts fall at
+/// T, T+5m, T+35m and T+2h35m.
+const RETRY_DELAYS: [Timestamp; 3] = [5 * MINUTE, 30 * MINUTE, 120 * MINUTE];
+
+/// When run `n` of a monthly schedule falls: the anchor plus `n` calendar months,
+/// the day clamped to the month's last day. Always counted from the anchor, never
+/// from the previous run, so a clamped month does not drift the later ones
+/// (Jan 31 → Feb 28 → Mar 31). `None` outside the calendar's range.
+pub(super) fn nth_run(anchor: Timestamp, n: u32) -> Option<Timestamp> {
+    DateTime::<Utc>::from_timestamp_millis(anchor)?
+        .checked_add_months(Months::new(n))
+        .map(|run| run.timestamp_millis())
+}
+
+/// The UTC calendar month of a point in time, as `year × 12 + month0`: months
+/// compare and follow each other as integers.
+pub(super) fn month_index(at: Timestamp) -> Option<i64> {
+    let at = DateTime::<Utc>::from_timestamp_millis(at)?;
+    Some(i64::from(at.year()) * 12 + i64::from(at.month0()))
+}
+
+/// When the retry after failed attempt `attempt` (1-based) runs, or `None` when
+/// that attempt was the last.
+pub(super) fn retry_at(attempted_at: Timestamp, attempt: u8) -> Option<Timestamp> {
+    let delay = RETRY_DELAYS.get(usize::from(attempt).checked_sub(1)?)?;
+    attempted_at.checked_add(*delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::testing::at;
+
+    #[test]
+    fn runs_clamp_to_month_end_without_drifting() {
+        let anchor = at("2027-01-31 10:30");
+        let runs: alloc::vec::Vec<_> = (0..4).map(|n| nth_run(anchor, n).unwrap()).collect();
+        assert_eq!(
+            runs,
+            [
+                at("2027-01-31 10:30"),
+                at("2027-02-28 10:30"),
+                at("2027-03-31 10:30"),
+                at("2027-04-30 10:30")
+            ]
+        );
+        assert_eq!(
+            nth_run(at("2028-01-31 00:00"), 1),
+            Some(at("2028-02-29 00:00"))
+        );
+        assert_eq!(
+            nth_run(at("2027-01-31 00:00"), 13),
+            Some(at("2028-02-29 00:00"))
+        );
+    }
+
+    #[test]
+    fn out_of_range_is_none() {
+        assert_eq!(nth_run(Timestamp::MAX, 1), None);
+        assert_eq!(nth_run(at("2027-01-31 00:00"), u32::MAX), None);
+        assert_eq!(month_index(Timestamp::MIN), None);
+    }
+
+    #[test]
+    fn months_are_consecutive_integers() {
+        let december = month_index(at("2026-12-31 23:59")).unwrap();
+        let january = month_index(at("2027-01-01 00:00")).unwrap();
+        assert_eq!(january, december + 1);
+    }
+
+    #[test]
+    fn retries_follow_5m_30m_2h() {
+        let t = at("2027-01-01 00:00");
+        assert_eq!(retry_at(t, 1), Some(at("2027-01-01 00:05")));
+        assert_eq!(retry_at(t, 2), Some(at("2027-01-01 00:30")));
+        assert_eq!(retry_at(t, 3), Some(at("2027-01-01 02:00")));
+        assert_eq!(retry_at(t, 4), None);
+        assert_eq!(retry_at(t, 0), None);
+    }
+}

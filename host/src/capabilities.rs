@@ -1,0 +1,394 @@
+//! The capabilities lent to a policy for one event (`balance`, `payment`, `clock`,
+//! `notify`) and the guardrails H1–H3 that hold whatever the policy asks.
+//!
+//! Everything a policy does lands in an [`EventContext`]; the host turns it into
+//! one [`Batch`] when the policy returns success, and drops it otherwise (H4).
+
+use std::sync::Arc;
+
+use recharge_guest::caps::{Capabilities, Role};
+use recharge_guest::model::{
+    AccountKind, Notice, Purpose, Rates, Refusal, Snapshot, Status, Timestamp,
+};
+use recharge_guest::money::{allocation_price, display, is_whole_cents};
+use rust_decimal::Decimal;
+
+use crate::account::{Account, AccountId, PolicyId};
+use crate::store::{Batch, ChargeRequest, Notification, Store, Timer, utc_day};
+
+/// Limits on what one event may ask for (H3), all configurable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guardrails {
+    /// The largest single charge, USD.
+    pub max_charge: Decimal,
+    /// Charge requests one event may make.
+    pub max_charges_per_event: usize,
+    /// Auto-recharge charges one account may request per UTC day.
+    pub max_auto_recharges_per_day: u32,
+    /// Wake-ups one event may ask for.
+    pub max_timers_per_event: usize,
+    /// Notices one event may send.
+    pub max_notices_per_event: usize,
+    /// Size of a notice message, bytes.
+    pub max_message_bytes: usize,
+    /// Size of a policy's per-account state, bytes.
+    pub max_state_bytes: usize,
+    /// Length of an idempotency key, bytes.
+    pub max_key_bytes: usize,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Guardrails {
+            max_charge: Decimal::from(1_000),
+            max_charges_per_event: 4,
+            max_auto_recharges_per_day: 25,
+            max_timers_per_event: 16,
+            max_notices_per_event: 16,
+            max_message_bytes: 1024,
+            max_state_bytes: 64 * 1024,
+            max_key_bytes: 200,
+        }
+    }
+}
+
+/// One event in progress: the accounts handed to the policy (subject first, then
+/// its parent), and everything the policy asked for so far.
+#[derive(Clone, Default)]
+pub struct EventContext {
+    accounts: Vec<Account>,
+    changed: [bool; 2],
+    policy: PolicyId,
+    now: Timestamp,
+    rates: Option<Rates>,
+    guardrails: Arc<Guardrails>,
+    store: Option<Arc<dyn Store>>,
+    charges: Vec<ChargeRequest>,
+    timers: Vec<Timer>,
+    notifications: Vec<Notification>,
+    /// Fuel the policy burnt on this event (wasm policies only).
+    pub fuel_used: u64,
+}
+
+impl std::fmt::Debug for EventContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventContext")
+            .field("subject", &self.accounts.first().map(|a| &a.id))
+            .field("policy", &self.policy)
+            .field("now", &self.now)
+            .field("charges", &self.charges)
+            .field("timers", &self.timers)
+            .field("notifications", &self.notifications)
+            .finish()
+    }
+}
+
+/// Everything an [`EventContext`] needs to start.
+pub struct EventSetup {
+    /// The account the event is about.
+    pub subject: Account,
+    /// Its parent agency, for sub-accounts.
+    pub parent: Option<Account>,
+    /// Whose state the policy reads and writes.
+    pub policy: PolicyId,
+    /// The time of the event.
+    pub now: Timestamp,
+    /// The rates in force.
+    pub rates: Rates,
+    /// The guardrails in force.
+    pub guardrails: Arc<Guardrails>,
+    /// The store, for key and daily-count checks.
+    pub store: Arc<dyn Store>,
+}
+
+impl EventContext {
+    /// Start an event.
+    pub fn new(setup: EventSetup) -> Self {
+        let mut accounts = vec![setup.subject];
+        accounts.extend(setup.parent);
+        EventContext {
+            accounts,
+            changed: [false; 2],
+            policy: setup.policy,
+            now: setup.now,
+            rates: Some(setup.rates),
+            guardrails: setup.guardrails,
+            store: Some(setup.store),
+            charges: Vec::new(),
+            timers: Vec::new(),
+            notifications: Vec::new(),
+            fuel_used: 0,
+        }
+    }
+
+    /// Whether the subject has a parent handed to the event.
+    pub fn has_parent(&self) -> bool {
+        self.accounts.len() > 1
+    }
+
+    /// The account in this role, if handed to the event (H1).
+    pub fn account(&self, who: Role) -> Option<&Account> {
+        self.accounts.get(role_index(who))
+    }
+
+    fn account_mut(&mut self, who: Role) -> Result<&mut Account, Refusal> {
+        let index = role_index(who);
+        let account = self
+            .accounts
+            .get_mut(index)
+            .ok_or(Refusal::ForeignAccount)?;
+        self.changed[index] = true;
+        Ok(account)
+    }
+
+    /// The charges asked for so far.
+    pub fn charges(&self) -> &[ChargeRequest] {
+        &self.charges
+    }
+
+    /// The notices sent so far.
+    pub fn notifications(&self) -> &[Notification] {
+        &self.notifications
+    }
+
+    /// The time of the event.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Everything the event changed, as one batch for the store.
+    pub fn into_batch(self) -> Batch {
+        let updated = self
+            .accounts
+            .into_iter()
+            .zip(self.changed)
+            .filter_map(|(account, changed)| changed.then_some(account))
+            .collect();
+        Batch {
+            updated,
+            charges: self.charges,
+            timers: self.timers,
+            notifications: self.notifications,
+            ..Batch::default()
+        }
+    }
+
+    fn key_taken(&self, key: &str) -> Result<bool, Refusal> {
+        if self.charges.iter().any(|charge| charge.key == key) {
+            return Ok(true);
+        }
+        match &self.store {
+            Some(store) => store
+                .key_used(key)
+                .map_err(|err| Refusal::Invalid(err.to_string())),
+            None => Ok(false),
+        }
+    }
+
+    fn auto_recharges_today(&self, payer: &AccountId) -> Result<u32, Refusal> {
+        let day = utc_day(self.now);
+        let stored = match &self.store {
+            Some(store) => store
+                .auto_recharges_on(payer, day)
+                .map_err(|err| Refusal::Invalid(err.to_string()))?,
+            None => 0,
+        };
+        let pending = self
+            .charges
+            .iter()
+            .filter(|charge| &charge.payer == payer && charge.purpose == Purpose::AutoRecharge)
+            .count();
+        Ok(stored.saturating_add(u32::try_from(pending).unwrap_or(u32::MAX)))
+    }
+
+    fn check_amount(&self, amount: Decimal) -> Result<(), Refusal> {
+        if amount <= Decimal::ZERO {
+            return Err(Refusal::BadAmount(format!(
+                "{} is not positive",
+                display(amount)
+            )));
+        }
+        if !is_whole_cents(amount) {
+            return Err(Refusal::BadAmount(format!("{amount} is not whole cents")));
+        }
+        if amount > self.guardrails.max_charge {
+            return Err(Refusal::BadAmount(format!(
+                "{} is over the {} cap",
+                display(amount),
+                display(self.guardrails.max_charge)
+            )));
+        }
+        Ok(())
+    }
+
+    /// H2: an allocation credits only a sub-account of the payer handed to the
+    /// event, at exactly the price of its minutes now.
+    fn check_allocation(
+        &self,
+        payer: &Account,
+        purpose: &Purpose,
+        amount: Decimal,
+    ) -> Result<(), Refusal> {
+        let Purpose::Allocation(purchase) = purpose else {
+            return Ok(());
+        };
+        let beneficiary = self
+            .accounts
+            .iter()
+            .find(|account| account.id.as_str() == purchase.beneficiary)
+            .ok_or(Refusal::ForeignAccount)?;
+        if beneficiary.kind != AccountKind::SubAccount
+            || beneficiary.parent.as_ref() != Some(&payer.id)
+        {
+            return Err(Refusal::ForeignAccount);
+        }
+        if purchase.basic_minutes < 0 || purchase.premium_minutes < 0 {
+            return Err(Refusal::Invalid("negative minutes".into()));
+        }
+        let rates = self.rates();
+        match allocation_price(purchase.basic_minutes, purchase.premium_minutes, &rates) {
+            Some(price) if price == amount => Ok(()),
+            _ => Err(Refusal::PriceMismatch),
+        }
+    }
+}
+
+fn role_index(who: Role) -> usize {
+    match who {
+        Role::Subject => 0,
+        Role::Parent => 1,
+    }
+}
+
+impl Capabilities for EventContext {
+    fn snapshot(&self, who: Role) -> Result<Snapshot, Refusal> {
+        self.account(who)
+            .map(Account::snapshot)
+            .ok_or(Refusal::ForeignAccount)
+    }
+
+    fn has_card(&self, who: Role, card: &str) -> bool {
+        self.account(who)
+            .is_some_and(|account| account.has_card(card))
+    }
+
+    fn state(&self, who: Role) -> Vec<u8> {
+        self.account(who)
+            .and_then(|account| account.policy_state.get(&self.policy))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn set_state(&mut self, who: Role, state: Vec<u8>) -> Result<(), Refusal> {
+        if state.len() > self.guardrails.max_state_bytes {
+            return Err(Refusal::Invalid(format!(
+                "state of {} bytes is over the {} byte limit",
+                state.len(),
+                self.guardrails.max_state_bytes
+            )));
+        }
+        let policy = self.policy.clone();
+        self.account_mut(who)?.policy_state.insert(policy, state);
+        Ok(())
+    }
+
+    fn set_status(&mut self, who: Role, status: Status) -> Result<(), Refusal> {
+        self.account_mut(who)?.status = status;
+        Ok(())
+    }
+
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    fn rates(&self) -> Rates {
+        self.rates.unwrap_or(Rates {
+            basic: Decimal::ZERO,
+            premium: Decimal::ZERO,
+        })
+    }
+
+    fn request_charge(
+        &mut self,
+        payer: Role,
+        card: &str,
+        amount: Decimal,
+        purpose: Purpose,
+        key: &str,
+    ) -> Result<(), Refusal> {
+        let payer_account = self.account(payer).ok_or(Refusal::ForeignAccount)?;
+        if !payer_account.has_card(card) {
+            return Err(Refusal::UnknownCard);
+        }
+        self.check_amount(amount)?;
+        self.check_allocation(payer_account, &purpose, amount)?;
+        if key.is_empty() || key.len() > self.guardrails.max_key_bytes {
+            return Err(Refusal::Invalid(format!(
+                "key must be 1 to {} bytes",
+                self.guardrails.max_key_bytes
+            )));
+        }
+        if self.charges.len() >= self.guardrails.max_charges_per_event {
+            return Err(Refusal::TooManyCharges);
+        }
+        let payer_id = payer_account.id.clone();
+        if purpose == Purpose::AutoRecharge
+            && self.auto_recharges_today(&payer_id)? >= self.guardrails.max_auto_recharges_per_day
+        {
+            return Err(Refusal::TooManyCharges);
+        }
+        if self.key_taken(key)? {
+            return Err(Refusal::DuplicateKey);
+        }
+        let requested_by = self.accounts[0].id.clone();
+        self.charges.push(ChargeRequest {
+            key: key.to_owned(),
+            payer: payer_id,
+            card: card.to_owned(),
+            amount,
+            purpose,
+            requested_by,
+            requested_at: self.now,
+        });
+        Ok(())
+    }
+
+    fn wake_at(&mut self, who: Role, at: Timestamp, tag: u64) -> Result<(), Refusal> {
+        let account = self.account(who).ok_or(Refusal::ForeignAccount)?.id.clone();
+        if self.timers.len() >= self.guardrails.max_timers_per_event {
+            return Err(Refusal::Invalid(format!(
+                "more than {} wake-ups in one event",
+                self.guardrails.max_timers_per_event
+            )));
+        }
+        self.timers.push(Timer {
+            due: at.max(self.now),
+            account,
+            tag,
+        });
+        Ok(())
+    }
+
+    fn notify(&mut self, who: Role, kind: Notice, message: &str) -> Result<(), Refusal> {
+        let account = self.account(who).ok_or(Refusal::ForeignAccount)?.id.clone();
+        if self.notifications.len() >= self.guardrails.max_notices_per_event {
+            return Err(Refusal::Invalid(format!(
+                "more than {} notices in one event",
+                self.guardrails.max_notices_per_event
+            )));
+        }
+        if message.len() > self.guardrails.max_message_bytes {
+            return Err(Refusal::Invalid(format!(
+                "message over {} bytes",
+                self.guardrails.max_message_bytes
+            )));
+        }
+        self.notifications.push(Notification {
+            at: self.now,
+            account,
+            kind: kind.as_str().to_owned(),
+            message: message.to_owned(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! The sandbox: a policy component run under wasmtime with fuel, an epoch
+//! deadline, bounded memory, tables and stack (H5), a fresh pooled instance per
+//! call, and the host's capabilities as its only imports (H1).
+
+mod bindings;
+mod convert;
+mod engine;
+
+use recharge_guest::caps::{Capabilities, Role};
+use recharge_guest::model::{AccountView, Answer, Event, QueryKind, Refusal};
+use wasmtime::component::Resource;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+
+use self::bindings::recharge::policy::{balance, clock, notify, payment, types};
+use self::bindings::{RechargePolicy, RechargePolicyPre, wit};
+use self::convert::Malformed;
+use crate::capabilities::EventContext;
+use crate::policy::{Policy, PolicyFault, Verdict};
+
+pub use self::engine::{Limits, LoadError, PolicyEngine, short_hash};
+
+type AccountHandle = Resource<balance::Account>;
+
+/// What a sandboxed call can reach: the event's context and the store's limits.
+pub struct SandboxState {
+    ctx: EventContext,
+    limits: StoreLimits,
+}
+
+/// A policy component, compiled and linked, ready to instantiate per call.
+#[derive(Clone)]
+pub struct WasmPolicy {
+    engine: PolicyEngine,
+    pre: RechargePolicyPre<SandboxState>,
+    name: String,
+}
+
+impl std::fmt::Debug for WasmPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmPolicy")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl WasmPolicy {
+    pub(crate) fn new(
+        engine: PolicyEngine,
+        pre: RechargePolicyPre<SandboxState>,
+        name: String,
+    ) -> Self {
+        WasmPolicy { engine, pre, name }
+    }
+
+    /// Run `call` on a fresh instance with the context lent to it, under the limits.
+    fn sandboxed<R>(
+        &self,
+        ctx: &mut EventContext,
+        call: impl FnOnce(&RechargePolicy, &mut Store<SandboxState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyFault> {
+        let limits = self.engine.limits();
+        let state = SandboxState {
+            ctx: std::mem::take(ctx),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .table_elements(limits.table_elements)
+                .instances(16)
+                .tables(16)
+                .memories(4)
+                .build(),
+        };
+        let mut store = Store::new(self.engine.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        let outcome = store.set_fuel(limits.fuel).and_then(|()| {
+            store.set_epoch_deadline(self.engine.deadline_ticks());
+            store.epoch_deadline_trap();
+            let instance = self.pre.instantiate(&mut store)?;
+            call(&instance, &mut store)
+        });
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        *ctx = store.into_data().ctx;
+        ctx.fuel_used = limits.fuel.saturating_sub(fuel_left);
+        outcome.map_err(fault)
+    }
+}
+
+fn fault(error: wasmtime::Error) -> PolicyFault {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => PolicyFault::OutOfFuel,
+        Some(Trap::Interrupt) => PolicyFault::Deadline,
+        Some(trap) => PolicyFault::Trap(trap.to_string()),
+        None => match error.downcast_ref::<Malformed>() {
+            Some(malformed) => PolicyFault::Malformed(malformed.0.clone()),
+            None => PolicyFault::Trap(format!("{error:#}")),
+        },
+    }
+}
+
+fn handles(ctx: &EventContext) -> (AccountHandle, Option<AccountHandle>) {
+    let parent = ctx.has_parent().then(|| Resource::new_borrow(1));
+    (Resource::new_borrow(0), parent)
+}
+
+impl Policy for WasmPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handle(&self, event: &Event, ctx: &mut EventContext) -> Verdict<()> {
+        let event = convert::event(event).map_err(|err| PolicyFault::Malformed(err.0))?;
+        let (subject, parent) = handles(ctx);
+        let result = self.sandboxed(ctx, |instance, store| {
+            instance
+                .recharge_policy_policy()
+                .call_handle(store, &event, subject, parent)
+        })?;
+        Ok(result.map_err(convert::from_policy_error))
+    }
+
+    fn query(&self, actor: &str, what: QueryKind, ctx: &mut EventContext) -> Verdict<Answer> {
+        let (subject, parent) = handles(ctx);
+        let result = self.sandboxed(ctx, |instance, store| {
+            instance.recharge_policy_policy().call_query(
+                store,
+                actor,
+                convert::query_kind(what),
+                subject,
+                parent,
+            )
+        })?;
+        match result {
+            Ok(answer) => convert::from_answer(answer)
+                .map(Ok)
+                .map_err(|err| PolicyFault::Malformed(err.0)),
+            Err(error) => Ok(Err(convert::from_policy_error(error))),
+        }
+    }
+
+    fn describe(&self, ctx: &mut EventContext) -> Result<AccountView, PolicyFault> {
+        let (subject, _) = handles(ctx);
+        let view = self.sandboxed(ctx, |instance, store| {
+            instance
+                .recharge_policy_policy()
+                .call_describe(store, subject)
+        })?;
+        convert::from_view(view).map_err(|err| PolicyFault::Malformed(err.0))
+    }
+}
+
+fn role(handle: &AccountHandle) -> Option<Role> {
+    match handle.rep() {
+        0 => Some(Role::Subject),
+        1 => Some(Role::Parent),
+        _ => None,
+    }
+}
+
+impl SandboxState {
+    fn view(&self, handle: &AccountHandle) -> Option<recharge_guest::model::Snapshot> {
+        role(handle).and_then(|who| self.ctx.snapshot(who).ok())
+    }
+
+    fn decimal(&self, value: rust_decimal::Decimal) -> wit::Decimal {
+        convert::decimal(value).unwrap_or(wit::Decimal {
+            mantissa: 0,
+            scale: 0,
+        })
+    }
+}
+
+impl types::Host for SandboxState {}
+
+impl balance::Host for SandboxState {}
+
+impl balance::HostAccount for SandboxState {
+    fn id(&mut self, account: AccountHandle) -> String {
+        self.view(&account)
+            .map(|snapshot| snapshot.id)
+            .unwrap_or_default()
+    }
+
+    fn kind(&mut self, account: AccountHandle) -> wit::AccountKind {
+        self.view(&account)
+            .map(|snapshot| convert::kind(snapshot.kind))
+            .unwrap_or(wit::AccountKind::User)
+    }
+
+    fn parent(&mut self, account: AccountHandle) -> Option<String> {
+        self.view(&account).and_then(|snapshot| snapshot.parent)
+    }
+
+    fn balance(&mut self, account: AccountHandle) -> wit::Decimal {
+        let balance = self
+            .view(&account)
+            .map(|snapshot| snapshot.balance)
+            .unwrap_or_default();
+        self.decimal(balance)
+    }
+
+    fn status(&mut self, account: AccountHandle) -> wit::AccountStatus {
+        self.view(&account)
+            .map(|snapshot| convert::status(snapshot.status))
+            .unwrap_or(wit::AccountStatus::Paused)
+    }
+
+    fn snapshot(&mut self, account: AccountHandle) -> wit::AccountSnapshot {
+        let snapshot = self.view(&account);
+        snapshot
+            .and_then(|snapshot| convert::snapshot(&snapshot).ok())
+            .unwrap_or_else(|| wit::AccountSnapshot {
+                id: String::new(),
+                kind: wit::AccountKind::User,
+                parent: None,
+                balance: wit::Decimal {
+                    mantissa: 0,
+                    scale: 0,
+                },
+                included_basic_seconds: 0,
+                included_premium_seconds: 0,
+                basic_seconds: 0,
+                premium_seconds: 0,
+                status: wit::AccountStatus::Paused,
+            })
+    }
+
+    fn set_status(
+        &mut self,
+        account: AccountHandle,
+        status: wit::AccountStatus,
+    ) -> Result<(), wit::Refusal> {
+        let who = role(&account).ok_or(wit::Refusal::ForeignAccount)?;
+        self.ctx
+            .set_status(who, convert::from_status(status))
+            .map_err(convert::refusal)
+    }
+
+    fn cards(&mut self, account: AccountHandle) -> Vec<String> {
+        role(&account)
+            .and_then(|who| self.ctx.account(who))
+            .map(|account| account.cards.clone())
+            .unwrap_or_default()
+    }
+
+    fn has_card(&mut self, account: AccountHandle, card: String) -> bool {
+        role(&account).is_some_and(|who| self.ctx.has_card(who, &card))
+    }
+
+    fn state(&mut self, account: AccountHandle) -> Vec<u8> {
+        role(&account)
+            .map(|who| self.ctx.state(who))
+            .unwrap_or_default()
+    }
+
+    fn set_state(&mut self, account: AccountHandle, state: Vec<u8>) -> Result<(), wit::Refusal> {
+        let who = role(&account).ok_or(wit::Refusal::ForeignAccount)?;
+        self.ctx.set_state(who, state).map_err(convert::refusal)
+    }
+
+    fn drop(&mut self, _account: AccountHandle) -> wasmtime::Result<()> {
+        // Handles are borrows of the event's accounts; nothing to free.
+        Ok(())
+    }
+}
+
+impl payment::Host for SandboxState {
+    fn request_charge(
+        &mut self,
+        payer: AccountHandle,
+        card: String,
+        amount: wit::Decimal,
+        purpose: wit::Purpose,
+        key: String,
+    ) -> Result<(), wit::Refusal> {
+        let who = role(&payer).ok_or(wit::Refusal::ForeignAccount)?;
+        let amount = convert::from_decimal(amount)
+            .map_err(|err| convert::refusal(Refusal::BadAmount(err.0)))?;
+        self.ctx
+            .request_charge(who, &card, amount, convert::from_purpose(purpose), &key)
+            .map_err(convert::refusal)
+    }
+}
+
+impl clock::Host for SandboxState {
+    fn now(&mut self) -> wit::Timestamp {
+        self.ctx.now()
+    }
+
+    fn current_rates(&mut self) -> wit::Rates {
+        let rates = Capabilities::rates(&self.ctx);
+        convert::rates(&rates).unwrap_or(wit::Rates {
+            basic: wit::Decimal {
+                mantissa: 0,
+                scale: 0,
+            },
+            premium: wit::Decimal {
+                mantissa: 0,
+                scale: 0,
+            },
+        })
+    }
+
+    fn wake_me_at(
+        &mut self,
+        account: AccountHandle,
+        at: wit::Timestamp,
+        tag: u64,
+    ) -> Result<(), wit::Refusal> {
+        let who = role(&account).ok_or(wit::Refusal::ForeignAccount)?;
+        self.ctx.wake_at(who, at, tag).map_err(convert::refusal)
+    }
+}
+
+impl notify::Host for SandboxState {
+    fn send(
+        &mut self,
+        account: AccountHandle,
+        kind: wit::NoticeKind,
+        message: String,
+    ) -> Result<(), wit::Refusal> {
+        let who = role(&account).ok_or(wit::Refusal::ForeignAccount)?;
+        self.ctx
+            .notify(who, convert::notice(kind), &message)
+            .map_err(convert::refusal)
+    }
+}

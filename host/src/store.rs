@@ -1,0 +1,404 @@
+//! Storage: a trait every backend implements, and the in-memory backend.
+//!
+//! Each event ends in one [`Batch`] that the store applies entirely or not at all
+//! (guardrail H4): account records, charge requests for the outbox, timers and
+//! notices together.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use recharge_guest::model::{ChargeOutcome, Purpose, Timestamp};
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+use crate::account::{Account, AccountId};
+
+/// A charge a policy asked for, waiting in the outbox until executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRequest {
+    /// The idempotency key.
+    pub key: String,
+    /// The paying account.
+    pub payer: AccountId,
+    /// The payer's saved card.
+    pub card: String,
+    /// The amount, whole cents.
+    pub amount: Decimal,
+    /// What it pays for; the host credits by it.
+    pub purpose: Purpose,
+    /// The account whose event asked for it; its policy gets the outcome.
+    pub requested_by: AccountId,
+    /// When it was asked for.
+    pub requested_at: Timestamp,
+}
+
+impl ChargeRequest {
+    /// The account credited when the charge succeeds.
+    pub fn beneficiary(&self) -> AccountId {
+        match &self.purpose {
+            Purpose::Allocation(purchase) => AccountId(purchase.beneficiary.clone()),
+            Purpose::AutoRecharge | Purpose::TopUp => self.payer.clone(),
+        }
+    }
+}
+
+/// One executed charge attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRecord {
+    /// When it was executed.
+    pub at: Timestamp,
+    /// The request it executed.
+    pub request: ChargeRequest,
+    /// How it ended.
+    pub outcome: ChargeOutcome,
+}
+
+/// A notice delivered to an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// When it was sent.
+    pub at: Timestamp,
+    /// The addressee.
+    pub account: AccountId,
+    /// Its kind (`recharge_succeeded`, `policy_fault`, ...).
+    pub kind: String,
+    /// A human-readable message.
+    pub message: String,
+}
+
+/// A wake-up a policy asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    /// When it is due.
+    pub due: Timestamp,
+    /// The account it wakes.
+    pub account: AccountId,
+    /// The policy's tag.
+    pub tag: u64,
+}
+
+/// A timer as stored, with its place in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTimer {
+    /// Unique, increasing with insertion: ties on `due` fire in this order.
+    pub id: u64,
+    /// The timer.
+    pub timer: Timer,
+}
+
+/// Everything one event changes, applied atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Accounts to create; each must not exist yet.
+    pub created: Vec<Account>,
+    /// Changed accounts; each must still be at the version it was read at.
+    pub updated: Vec<Account>,
+    /// New charge requests for the outbox.
+    pub charges: Vec<ChargeRequest>,
+    /// Charges executed, leaving the outbox.
+    pub settled: Vec<ChargeRecord>,
+    /// New timers.
+    pub timers: Vec<Timer>,
+    /// Timers that fired.
+    pub fired: Vec<u64>,
+    /// Notices to deliver.
+    pub notifications: Vec<Notification>,
+}
+
+/// Why the store refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// An account changed since it was read; the event should be run again.
+    #[error("account {0} changed concurrently")]
+    Conflict(AccountId),
+    /// An account to create exists already.
+    #[error("account {0} already exists")]
+    Exists(AccountId),
+    /// An idempotency key is already in use.
+    #[error("idempotency key {0} already used")]
+    DuplicateKey(String),
+    /// A charge to settle is not in the outbox.
+    #[error("charge {0} is not pending")]
+    NotPending(String),
+    /// The backend failed.
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+/// A storage backend. Implementations must apply a [`Batch`] atomically.
+pub trait Store: Send + Sync {
+    /// One account, if it exists.
+    fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
+    /// Every account id, in order.
+    fn account_ids(&self) -> Result<Vec<AccountId>, StoreError>;
+    /// Apply a batch entirely or not at all.
+    fn commit(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Whether an idempotency key was ever used.
+    fn key_used(&self, key: &str) -> Result<bool, StoreError>;
+    /// How many auto-recharge charges the payer requested on this UTC day
+    /// (days since the epoch).
+    fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError>;
+    /// The charges waiting in the outbox, oldest first.
+    fn pending_charges(&self) -> Result<Vec<ChargeRequest>, StoreError>;
+    /// The earliest timer due at or before `until`.
+    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError>;
+    /// Every executed charge, in order.
+    fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError>;
+    /// Every notice, in order.
+    fn notifications(&self) -> Result<Vec<Notification>, StoreError>;
+}
+
+/// The days since the epoch of a timestamp (UTC calendar day).
+pub fn utc_day(at: Timestamp) -> i64 {
+    at.div_euclid(86_400_000)
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    accounts: BTreeMap<AccountId, Account>,
+    used_keys: BTreeSet<String>,
+    outbox: Vec<ChargeRequest>,
+    charges: Vec<ChargeRecord>,
+    notifications: Vec<Notification>,
+    timers: BTreeMap<(Timestamp, u64), Timer>,
+    timer_due: HashMap<u64, Timestamp>,
+    next_timer_id: u64,
+    auto_recharges: HashMap<(AccountId, i64), u32>,
+}
+
+impl Tables {
+    fn check(&self, batch: &Batch) -> Result<(), StoreError> {
+        for account in &batch.created {
+            if self.accounts.contains_key(&account.id) {
+                return Err(StoreError::Exists(account.id.clone()));
+            }
+        }
+        for account in &batch.updated {
+            match self.accounts.get(&account.id) {
+                Some(stored) if stored.version == account.version => {}
+                _ => return Err(StoreError::Conflict(account.id.clone())),
+            }
+        }
+        let mut keys = BTreeSet::new();
+        for charge in &batch.charges {
+            if self.used_keys.contains(&charge.key) || !keys.insert(&charge.key) {
+                return Err(StoreError::DuplicateKey(charge.key.clone()));
+            }
+        }
+        for record in &batch.settled {
+            if !self
+                .outbox
+                .iter()
+                .any(|pending| pending.key == record.request.key)
+            {
+                return Err(StoreError::NotPending(record.request.key.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, batch: Batch) {
+        for account in batch.created {
+            self.accounts.insert(account.id.clone(), account);
+        }
+        for mut account in batch.updated {
+            account.version += 1;
+            self.accounts.insert(account.id.clone(), account);
+        }
+        for charge in batch.charges {
+            self.used_keys.insert(charge.key.clone());
+            if charge.purpose == Purpose::AutoRecharge {
+                *self
+                    .auto_recharges
+                    .entry((charge.payer.clone(), utc_day(charge.requested_at)))
+                    .or_default() += 1;
+            }
+            self.outbox.push(charge);
+        }
+        for record in batch.settled {
+            self.outbox
+                .retain(|pending| pending.key != record.request.key);
+            self.charges.push(record);
+        }
+        for id in batch.fired {
+            if let Some(due) = self.timer_due.remove(&id) {
+                self.timers.remove(&(due, id));
+            }
+        }
+        for timer in batch.timers {
+            let id = self.next_timer_id;
+            self.next_timer_id += 1;
+            self.timer_due.insert(id, timer.due);
+            self.timers.insert((timer.due, id), timer);
+        }
+        self.notifications.extend(batch.notifications);
+    }
+}
+
+/// The in-memory store: every table behind one lock, so a batch is trivially atomic.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> Result<std::sync::MutexGuard<'_, Tables>, StoreError> {
+        self.tables
+            .lock()
+            .map_err(|_| StoreError::Backend("store lock poisoned".into()))
+    }
+}
+
+impl Store for MemoryStore {
+    fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(self.tables()?.accounts.get(id).cloned())
+    }
+
+    fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
+        Ok(self.tables()?.accounts.keys().cloned().collect())
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        tables.check(&batch)?;
+        tables.apply(batch);
+        Ok(())
+    }
+
+    fn key_used(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.tables()?.used_keys.contains(key))
+    }
+
+    fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
+        Ok(self
+            .tables()?
+            .auto_recharges
+            .get(&(payer.clone(), day))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    fn pending_charges(&self) -> Result<Vec<ChargeRequest>, StoreError> {
+        Ok(self.tables()?.outbox.clone())
+    }
+
+    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
+        let tables = self.tables()?;
+        Ok(tables
+            .timers
+            .iter()
+            .next()
+            .filter(|((due, _), _)| *due <= until)
+            .map(|((_, id), timer)| StoredTimer {
+                id: *id,
+                timer: timer.clone(),
+            }))
+    }
+
+    fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
+        Ok(self.tables()?.charges.clone())
+    }
+
+    fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+        Ok(self.tables()?.notifications.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recharge_guest::model::AccountKind;
+
+    fn user(id: &str) -> Account {
+        Account::new(id.into(), AccountKind::User, None)
+    }
+
+    fn charge(key: &str) -> ChargeRequest {
+        ChargeRequest {
+            key: key.into(),
+            payer: "u".into(),
+            card: "c".into(),
+            amount: Decimal::ONE,
+            purpose: Purpose::TopUp,
+            requested_by: "u".into(),
+            requested_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_failing_batch_changes_nothing() {
+        let store = MemoryStore::new();
+        store
+            .commit(Batch {
+                created: vec![user("u")],
+                ..Batch::default()
+            })
+            .unwrap();
+        let mut stale = store.account(&"u".into()).unwrap().unwrap();
+        stale.balance = Decimal::TEN;
+        store
+            .commit(Batch {
+                updated: vec![stale.clone()],
+                ..Batch::default()
+            })
+            .unwrap();
+        let batch = Batch {
+            updated: vec![stale],
+            charges: vec![charge("k1")],
+            ..Batch::default()
+        };
+        assert!(matches!(store.commit(batch), Err(StoreError::Conflict(_))));
+        assert!(store.pending_charges().unwrap().is_empty());
+        assert!(!store.key_used("k1").unwrap());
+    }
+
+    #[test]
+    fn keys_are_never_reused() {
+        let store = MemoryStore::new();
+        store
+            .commit(Batch {
+                charges: vec![charge("k1")],
+                ..Batch::default()
+            })
+            .unwrap();
+        let again = Batch {
+            charges: vec![charge("k1")],
+            ..Batch::default()
+        };
+        assert_eq!(
+            store.commit(again),
+            Err(StoreError::DuplicateKey("k1".into()))
+        );
+    }
+
+    #[test]
+    fn timers_come_out_in_due_order_then_insertion_order() {
+        let store = MemoryStore::new();
+        let timer = |due, tag| Timer {
+            due,
+            account: "u".into(),
+            tag,
+        };
+        store
+            .commit(Batch {
+                timers: vec![timer(20, 1), timer(10, 2), timer(10, 3)],
+                ..Batch::default()
+            })
+            .unwrap();
+        let first = store.next_timer(100).unwrap().unwrap();
+        assert_eq!(first.timer.tag, 2);
+        store
+            .commit(Batch {
+                fired: vec![first.id],
+                ..Batch::default()
+            })
+            .unwrap();
+        assert_eq!(store.next_timer(100).unwrap().unwrap().timer.tag, 3);
+        assert!(store.next_timer(5).unwrap().is_none());
+    }
+}

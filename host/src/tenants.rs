@@ -1,0 +1,129 @@
+//! Tenancy: which policy decides for which account, and quarantine after repeated
+//! faults (H6).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::account::{Account, AccountId, PolicyId};
+use crate::policy::Policy;
+
+/// Consecutive faults after which a tenant's policy is quarantined.
+pub const QUARANTINE_AFTER: u32 = 3;
+
+/// The state id of the default policy.
+pub const DEFAULT_POLICY_ID: &str = "default";
+
+/// A tenant's own policy, assigned to an agency or user and its sub-accounts.
+pub struct Tenant {
+    owner: AccountId,
+    policy: Arc<dyn Policy>,
+    consecutive_faults: AtomicU32,
+    quarantined: AtomicBool,
+}
+
+impl Tenant {
+    /// The agency or user the policy was uploaded for.
+    pub fn owner(&self) -> &AccountId {
+        &self.owner
+    }
+
+    /// Whether the policy was quarantined.
+    pub fn is_quarantined(&self) -> bool {
+        self.quarantined.load(Ordering::SeqCst)
+    }
+
+    /// The id its per-account state is kept under.
+    pub fn state_id(&self) -> PolicyId {
+        format!("tenant:{}", self.owner)
+    }
+
+    /// A call ended without a fault.
+    pub fn record_success(&self) {
+        self.consecutive_faults.store(0, Ordering::SeqCst);
+    }
+
+    /// A call faulted; true when this fault quarantines the policy.
+    pub fn record_fault(&self) -> bool {
+        let faults = self.consecutive_faults.fetch_add(1, Ordering::SeqCst) + 1;
+        faults >= QUARANTINE_AFTER && !self.quarantined.swap(true, Ordering::SeqCst)
+    }
+}
+
+/// The policy chosen for one account.
+#[derive(Clone)]
+pub struct Selected {
+    /// The policy to run.
+    pub policy: Arc<dyn Policy>,
+    /// Whose state it reads and writes.
+    pub state_id: PolicyId,
+    /// The tenant, when it is a tenant's policy.
+    pub tenant: Option<Arc<Tenant>>,
+}
+
+/// The default policy and every tenant's.
+pub struct Tenants {
+    default: Arc<dyn Policy>,
+    assigned: RwLock<HashMap<AccountId, Arc<Tenant>>>,
+}
+
+impl Tenants {
+    /// Everyone on the default policy.
+    pub fn new(default: Arc<dyn Policy>) -> Self {
+        Tenants {
+            default,
+            assigned: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The default policy.
+    pub fn default_policy(&self) -> &Arc<dyn Policy> {
+        &self.default
+    }
+
+    /// Give `owner` (and its sub-accounts) its own policy, replacing any earlier one.
+    pub fn assign(&self, owner: AccountId, policy: Arc<dyn Policy>) {
+        let tenant = Arc::new(Tenant {
+            owner: owner.clone(),
+            policy,
+            consecutive_faults: AtomicU32::new(0),
+            quarantined: AtomicBool::new(false),
+        });
+        if let Ok(mut assigned) = self.assigned.write() {
+            assigned.insert(owner, tenant);
+        }
+    }
+
+    /// The tenant whose policy covers the account, quarantined or not.
+    pub fn tenant_of(&self, account: &Account) -> Option<Arc<Tenant>> {
+        let assigned = self.assigned.read().ok()?;
+        assigned
+            .get(&account.id)
+            .or_else(|| {
+                account
+                    .parent
+                    .as_ref()
+                    .and_then(|parent| assigned.get(parent))
+            })
+            .cloned()
+    }
+
+    /// The policy deciding for the account: its tenant's, unless quarantined.
+    pub fn select(&self, account: &Account) -> Selected {
+        match self
+            .tenant_of(account)
+            .filter(|tenant| !tenant.is_quarantined())
+        {
+            Some(tenant) => Selected {
+                policy: Arc::clone(&tenant.policy),
+                state_id: tenant.state_id(),
+                tenant: Some(tenant),
+            },
+            None => Selected {
+                policy: Arc::clone(&self.default),
+                state_id: DEFAULT_POLICY_ID.to_owned(),
+                tenant: None,
+            },
+        }
+    }
+}

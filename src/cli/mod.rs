@@ -1,0 +1,62 @@
+//! The command line: one module per subcommand, errors surfaced as one line and
+//! exit code 2 by `main`.
+
+mod check;
+mod replay;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use recharge_host::{Platform, PlatformBuilder};
+
+/// Billing policy plugin: prepaid auto-recharge and sub-account minute allocation
+/// as a sandboxed WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "recharge", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario script (JSON Lines) and print one JSON document.
+    Replay {
+        /// The script.
+        script: PathBuf,
+    },
+    /// Validate a policy component against the contract and the limits.
+    Check {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+}
+
+/// Run a parsed command line.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Replay { script } => replay::run(&script),
+        Command::Check { file } => check::run(&file),
+    }
+}
+
+/// Where compiled components are cached between runs: `RECHARGE_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/recharge`, else `~/.cache/recharge`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("RECHARGE_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("recharge"))
+}
+
+/// A platform builder with the component cache set up.
+pub fn platform() -> PlatformBuilder {
+    let builder = Platform::builder();
+    match cache_dir() {
+        Some(dir) => builder.cache_dir(dir),
+        None => builder,
+    }
+}

@@ -1,0 +1,191 @@
+//! End-to-end tests: the host with the real compiled components.
+//!
+//! One test binary (one engine, one compiled default policy, guests built once),
+//! a file per topic; shared helpers live here.
+
+mod guardrails;
+mod outbox;
+mod rules;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use recharge_host::model::{
+    AccountKind, AllocationSettings, AutoRechargeSettings, Mode, Timestamp,
+};
+use recharge_host::{
+    AccountId, Limits, Notification, Platform, Policy, PolicyEngine, SimulatedGateway,
+};
+use rust_decimal::Decimal;
+
+/// One engine and one compiled default policy for the whole test binary.
+fn shared() -> &'static (PolicyEngine, Arc<dyn Policy>) {
+    static SHARED: OnceLock<(PolicyEngine, Arc<dyn Policy>)> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let cache = workspace().join("target").join("test-cache");
+        let engine = PolicyEngine::new(Limits::default(), Some(cache)).expect("engine");
+        let default = engine
+            .load(recharge_host::DEFAULT_POLICY)
+            .expect("default policy loads");
+        (engine, Arc::new(default))
+    })
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A platform on the shared engine, its clock at `start`, and its gateway.
+pub struct Harness {
+    pub platform: Platform,
+    pub gateway: Arc<SimulatedGateway>,
+}
+
+/// 2026-01-01T00:00:00Z.
+pub const JAN_1: Timestamp = 1_767_225_600_000;
+pub const MINUTE: Timestamp = 60_000;
+pub const HOUR: Timestamp = 60 * MINUTE;
+pub const DAY: Timestamp = 24 * HOUR;
+
+pub fn harness() -> Harness {
+    harness_at(JAN_1)
+}
+
+pub fn harness_at(start: Timestamp) -> Harness {
+    let (engine, default) = shared();
+    let gateway = Arc::new(SimulatedGateway::new());
+    let platform = Platform::builder()
+        .engine(engine.clone())
+        .default_policy(Arc::clone(default))
+        .gateway(gateway.clone())
+        .simulated_clock(start)
+        .build()
+        .expect("platform builds");
+    Harness { platform, gateway }
+}
+
+/// Parse a decimal literal.
+pub fn d(text: &str) -> Decimal {
+    Decimal::from_str(text).expect("decimal literal")
+}
+
+/// Parse an RFC 3339 time.
+pub fn at(text: &str) -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("time literal")
+        .timestamp_millis()
+}
+
+pub fn id(text: &str) -> AccountId {
+    AccountId::from(text)
+}
+
+impl Harness {
+    /// Open a user with a saved `ok` card named "visa".
+    pub fn user(&self, name: &str) -> AccountId {
+        let account = id(name);
+        self.platform
+            .open_account(account.clone(), AccountKind::User, None)
+            .unwrap();
+        self.platform.add_card(&account, "visa").unwrap();
+        account
+    }
+
+    /// Open an agency with a card "amex" and one sub-account.
+    pub fn agency_with_sub(&self, agency: &str, sub: &str) -> (AccountId, AccountId) {
+        let (agency, sub) = (id(agency), id(sub));
+        self.platform
+            .open_account(agency.clone(), AccountKind::Agency, None)
+            .unwrap();
+        self.platform.add_card(&agency, "amex").unwrap();
+        self.platform
+            .open_account(sub.clone(), AccountKind::SubAccount, Some(agency.clone()))
+            .unwrap();
+        (agency, sub)
+    }
+
+    pub fn balance(&self, account: &AccountId) -> Decimal {
+        self.platform.account(account).unwrap().balance
+    }
+
+    /// The notices of one kind sent to an account.
+    pub fn notices(&self, account: &AccountId, kind: &str) -> Vec<Notification> {
+        self.platform
+            .notifications()
+            .unwrap()
+            .into_iter()
+            .filter(|notice| &notice.account == account && notice.kind == kind)
+            .collect()
+    }
+
+    /// Amounts of every charge attempt, in order.
+    pub fn charge_amounts(&self) -> Vec<Decimal> {
+        self.platform
+            .charges()
+            .unwrap()
+            .iter()
+            .map(|charge| charge.request.amount)
+            .collect()
+    }
+}
+
+/// Enabled fixed-mode settings on card "visa".
+pub fn fixed(threshold: &str, amount: &str) -> AutoRechargeSettings {
+    AutoRechargeSettings {
+        enabled: true,
+        threshold: d(threshold),
+        amount: d(amount),
+        card: "visa".into(),
+        mode: Mode::Fixed,
+        monthly_limit: None,
+    }
+}
+
+pub fn allocation(basic: i64, premium: i64) -> AllocationSettings {
+    AllocationSettings {
+        basic_minutes: basic,
+        premium_minutes: premium,
+        card: "amex".into(),
+    }
+}
+
+/// Build a guest crate under `tests/guests/` for wasm32-wasip2, once per test binary
+/// run, and return the component's bytes.
+pub fn build_guest(name: &str) -> Vec<u8> {
+    let manifest = workspace()
+        .join("tests")
+        .join("guests")
+        .join(name)
+        .join("Cargo.toml");
+    build_component(&manifest, &name.replace('-', "_"))
+}
+
+/// Build a component crate (release, wasm32-wasip2) in `target/test-guests`.
+pub fn build_component(manifest: &Path, lib_name: &str) -> Vec<u8> {
+    let target_dir = workspace().join("target").join("test-guests");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {} failed", manifest.display());
+    let wasm = target_dir
+        .join("wasm32-wasip2")
+        .join("release")
+        .join(format!("{lib_name}.wasm"));
+    std::fs::read(&wasm).unwrap_or_else(|err| panic!("{}: {err}", wasm.display()))
+}

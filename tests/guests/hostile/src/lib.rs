@@ -1,0 +1,176 @@
+//! A hostile policy: what it does depends on the subject account's id prefix.
+//!
+//! - `loop`: spins forever (fuel or deadline).
+//! - `bomb`: allocates until memory runs out.
+//! - `recurse`: recurses until the stack runs out.
+//! - `unsaved`, `oversized`, `fraction`, `negative`: one bad charge; reports the refusal.
+//! - `five`: five charge requests in one event, ignoring refusals.
+//! - `trap`: charges, writes state, pauses, notifies, then traps.
+//! - `fault`: always traps.
+//! - `mint`: buys 1000 minutes for its sub-account at 0.01.
+//! - `foreign`: buys minutes for an account it was not handed.
+//! - anything else: does nothing.
+//!
+//! Only usage events (and queries) misbehave; every other event is accepted.
+#![no_std]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+wit_bindgen::generate!({
+    world: "recharge-policy",
+    path: "../../../wit",
+});
+
+use exports::recharge::policy::policy::{
+    AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind,
+};
+use recharge::policy::balance::Account;
+use recharge::policy::payment::request_charge;
+use recharge::policy::types::{AccountStatus, Decimal, MinutePurchase, NoticeKind, Purpose, Rates, Refusal};
+
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// The canonical ABI's allocator (wasi-libc would provide it; this guest has no libc).
+///
+/// # Safety
+/// Called by the component runtime with a valid old allocation, or none.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cabi_realloc(old: *mut u8, old_len: usize, align: usize, new_len: usize) -> *mut u8 {
+    use alloc::alloc::{Layout, alloc, realloc};
+    if new_len == 0 {
+        return align as *mut u8;
+    }
+    // SAFETY: the runtime passes a power-of-two alignment and the old block's size.
+    let block = unsafe {
+        if old_len == 0 {
+            alloc(Layout::from_size_align_unchecked(new_len, align))
+        } else {
+            realloc(old, Layout::from_size_align_unchecked(old_len, align), new_len)
+        }
+    };
+    if block.is_null() {
+        core::arch::wasm32::unreachable();
+    }
+    block
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+struct Hostile;
+
+fn cents(cents: i64) -> Decimal {
+    Decimal { mantissa: cents, scale: 2 }
+}
+
+fn refusal_name(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::ForeignAccount => "foreign-account".into(),
+        Refusal::UnknownCard => "unknown-card".into(),
+        Refusal::BadAmount(why) => format!("bad-amount({why})"),
+        Refusal::PriceMismatch => "price-mismatch".into(),
+        Refusal::TooManyCharges => "too-many-charges".into(),
+        Refusal::DuplicateKey => "duplicate-key".into(),
+        Refusal::Invalid(why) => format!("invalid({why})"),
+    }
+}
+
+fn charge(payer: &Account, card: &str, amount: Decimal, purpose: Purpose, key: &str) -> Result<(), PolicyError> {
+    request_charge(payer, card, amount, &purpose, key)
+        .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = [depth; 64];
+    core::hint::black_box(&frame);
+    recurse(core::hint::black_box(depth + 1)) + frame[0]
+}
+
+fn misbehave(subject: &Account, parent: Option<&Account>, nonce: &str) -> Result<(), PolicyError> {
+    let id = subject.id();
+    let now = recharge::policy::clock::now();
+    let key = |n: u32| format!("{id}/{now}/{nonce}/{n}");
+    if id.starts_with("loop") {
+        let mut spins: u64 = 0;
+        loop {
+            spins = core::hint::black_box(spins.wrapping_add(1));
+        }
+    } else if id.starts_with("bomb") {
+        // Reserve without touching, so memory runs out long before fuel does.
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut block = Vec::<u8>::with_capacity(1 << 20);
+            block.push(1);
+            hoard.push(core::hint::black_box(block));
+        }
+    } else if id.starts_with("recurse") {
+        recurse(0);
+    } else if id.starts_with("unsaved") {
+        charge(subject, "not-saved", cents(10_00), Purpose::AutoRecharge, &key(0))?;
+    } else if id.starts_with("oversized") {
+        charge(subject, "visa", cents(1_000_01), Purpose::AutoRecharge, &key(0))?;
+    } else if id.starts_with("fraction") {
+        charge(subject, "visa", Decimal { mantissa: 10_001, scale: 3 }, Purpose::AutoRecharge, &key(0))?;
+    } else if id.starts_with("negative") {
+        charge(subject, "visa", cents(-5_00), Purpose::AutoRecharge, &key(0))?;
+    } else if id.starts_with("five") {
+        for n in 0..5 {
+            let _ = charge(subject, "visa", cents(1_00), Purpose::AutoRecharge, &key(n));
+        }
+    } else if id.starts_with("trap") {
+        charge(subject, "visa", cents(10_00), Purpose::AutoRecharge, &key(0))?;
+        let _ = subject.set_state(b"poisoned");
+        let _ = subject.set_status(AccountStatus::Paused);
+        let _ = recharge::policy::notify::send(subject, NoticeKind::RechargeSucceeded, "never sent");
+        core::arch::wasm32::unreachable();
+    } else if id.starts_with("fault") {
+        core::arch::wasm32::unreachable();
+    } else if id.starts_with("mint") {
+        let agency = parent.ok_or_else(|| PolicyError::Refused("no parent".into()))?;
+        let purchase = MinutePurchase { beneficiary: id.clone(), basic_minutes: 1000, premium_minutes: 0 };
+        charge(agency, "amex", cents(1), Purpose::Allocation(purchase), &key(0))?;
+    } else if id.starts_with("foreign") {
+        let purchase = MinutePurchase { beneficiary: "victim".into(), basic_minutes: 10, premium_minutes: 0 };
+        charge(subject, "visa", cents(90), Purpose::Allocation(purchase), &key(0))?;
+    }
+    Ok(())
+}
+
+impl Guest for Hostile {
+    fn handle(event: Event, subject: &Account, parent: Option<&Account>) -> Result<(), PolicyError> {
+        // Misbehave on calls only: the outcomes of its own charges come back as
+        // events too, and the tests count what one call does.
+        match &event {
+            Event::Usage(usage) => misbehave(subject, parent, &usage.call),
+            _ => Ok(()),
+        }
+    }
+
+    fn query(_actor: String, _what: QueryKind, subject: &Account, parent: Option<&Account>) -> Result<Answer, PolicyError> {
+        misbehave(subject, parent, "query")?;
+        Ok(Answer::Service(true))
+    }
+
+    fn describe(_subject: &Account) -> AccountView {
+        AccountView { auto_recharge: None, allocation: None }
+    }
+
+    fn estimate(_basic: i64, _premium: i64, _rates: Rates) -> Decimal {
+        cents(0)
+    }
+
+    fn minutes_for(_credit: Decimal, _rates: Rates) -> MinuteQuote {
+        MinuteQuote { basic_minutes: 0, premium_minutes: 0 }
+    }
+}
+
+export!(Hostile);
