@@ -3,19 +3,22 @@
 //! imported capabilities through [`Capabilities`]. No rule lives here.
 
 use alloc::{string::String, vec::Vec};
+use core::marker::PhantomData;
 use rust_decimal::Decimal;
 
 use crate::caps::{Capabilities, Role};
-use crate::{model, money, policy};
+use crate::{PolicyRules, model, money};
 
 wit_bindgen::generate!({
     world: "recharge-policy",
     path: "../wit",
+    pub_export_macro: true,
+    export_macro_name: "__export_recharge_policy",
 });
 
-use exports::recharge::policy::policy as exported;
-use recharge::policy::balance::Account;
-use recharge::policy::types as wit;
+pub use exports::recharge::policy::policy as exported;
+pub use recharge::policy::balance::Account;
+pub use recharge::policy::types as wit;
 use recharge::policy::{clock, notify, payment};
 
 #[global_allocator]
@@ -91,12 +94,11 @@ unsafe extern "C" fn bcmp(left: *const u8, right: *const u8, len: usize) -> i32 
     unsafe { memcmp(left, right, len) }
 }
 
-/// The exported policy: each call converts, runs the core and converts back.
-struct Policy;
+/// The raw bindings' `Guest` for any [`PolicyRules`]: each call converts, runs
+/// the policy's rules over the imported capabilities and converts back.
+pub struct Adapter<P>(PhantomData<P>);
 
-export!(Policy);
-
-impl exported::Guest for Policy {
+impl<P: PolicyRules> exported::Guest for Adapter<P> {
     fn handle(
         event: exported::Event,
         subject: &Account,
@@ -104,7 +106,7 @@ impl exported::Guest for Policy {
     ) -> Result<(), exported::PolicyError> {
         let event = event_from_wit(event);
         let mut host = Host { subject, parent };
-        policy::handle(&event, parent.is_some(), &mut host).map_err(error_to_wit)
+        P::handle(&event, parent.is_some(), &mut host).map_err(error_to_wit)
     }
 
     fn query(
@@ -120,7 +122,7 @@ impl exported::Guest for Policy {
             exported::QueryKind::Service => model::QueryKind::Service,
             exported::QueryKind::Balance => model::QueryKind::Balance,
         };
-        let answer = policy::query(&actor, what, parent.is_some(), &host).map_err(error_to_wit)?;
+        let answer = P::query(&actor, what, parent.is_some(), &host).map_err(error_to_wit)?;
         Ok(match answer {
             model::Answer::AutoRecharge(settings) => {
                 exported::Answer::AutoRecharge(settings.map(auto_recharge_to_wit))
@@ -136,7 +138,7 @@ impl exported::Guest for Policy {
     }
 
     fn describe(subject: &Account) -> wit::AccountView {
-        let view = policy::describe(&Host {
+        let view = P::describe(&Host {
             subject,
             parent: None,
         });
@@ -150,7 +152,7 @@ impl exported::Guest for Policy {
     }
 
     fn estimate(basic_minutes: i64, premium_minutes: i64, rates: wit::Rates) -> wit::Decimal {
-        decimal_to_wit(policy::estimate(
+        decimal_to_wit(P::estimate(
             basic_minutes,
             premium_minutes,
             &rates_from_wit(rates),
@@ -158,13 +160,21 @@ impl exported::Guest for Policy {
     }
 
     fn minutes_for(credit: wit::Decimal, rates: wit::Rates) -> exported::MinuteQuote {
-        let quote = policy::minutes_for(decimal_from_wit(credit), &rates_from_wit(rates));
+        let quote = P::minutes_for(decimal_from_wit(credit), &rates_from_wit(rates));
         exported::MinuteQuote {
             basic_minutes: quote.basic_minutes,
             premium_minutes: quote.premium_minutes,
         }
     }
 }
+
+/// The default policy's export (tenant crates turn the feature off and use
+/// [`export_policy!`](crate::export_policy) instead).
+#[cfg(feature = "default-policy")]
+type DefaultExport = Adapter<crate::DefaultPolicy>;
+
+#[cfg(feature = "default-policy")]
+__export_recharge_policy!(DefaultExport with_types_in self);
 
 /// The capabilities of one call: the borrowed accounts and the imported
 /// interfaces.

@@ -3,9 +3,11 @@
 //! One test binary (one engine, one compiled default policy, guests built once),
 //! a file per topic; shared helpers live here.
 
+mod contract;
 mod guardrails;
 mod outbox;
 mod rules;
+mod tenant;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

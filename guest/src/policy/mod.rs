@@ -142,3 +142,39 @@ pub fn minutes_for(credit: Decimal, rates: &Rates) -> MinuteQuote {
         premium_minutes: minutes_bought(credit, rates.premium),
     }
 }
+
+/// The default policy as a [`PolicyRules`](crate::PolicyRules) implementation:
+/// the functions of this module.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultPolicy;
+
+impl crate::PolicyRules for DefaultPolicy {
+    fn handle(
+        event: &Event,
+        has_parent: bool,
+        caps: &mut impl Capabilities,
+    ) -> Result<(), PolicyError> {
+        handle(event, has_parent, caps)
+    }
+
+    fn query(
+        actor: &str,
+        what: QueryKind,
+        has_parent: bool,
+        caps: &impl Capabilities,
+    ) -> Result<Answer, PolicyError> {
+        query(actor, what, has_parent, caps)
+    }
+
+    fn describe(caps: &impl Capabilities) -> AccountView {
+        describe(caps)
+    }
+
+    fn estimate(basic_minutes: i64, premium_minutes: i64, rates: &Rates) -> Decimal {
+        estimate(basic_minutes, premium_minutes, rates)
+    }
+
+    fn minutes_for(credit: Decimal, rates: &Rates) -> MinuteQuote {
+        minutes_for(credit, rates)
+    }
+}
