@@ -1,7 +1,7 @@
 //! Accounts as the host keeps them: the truth the policy only reads through
 //! capabilities.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use recharge_guest::model::{AccountKind, Snapshot, Status};
@@ -58,8 +58,6 @@ pub struct Account {
     pub status: Status,
     /// Ids of the saved cards, in the order they were added.
     pub cards: Vec<String>,
-    /// Call ids already rated (each is rated once).
-    pub rated_calls: BTreeSet<String>,
     /// Each policy's own state bytes for this account.
     pub policy_state: BTreeMap<PolicyId, Vec<u8>>,
     /// Bumped by every commit; guards against lost updates.
@@ -80,7 +78,6 @@ impl Account {
             premium_seconds: 0,
             status: Status::Active,
             cards: Vec::new(),
-            rated_calls: BTreeSet::new(),
             policy_state: BTreeMap::new(),
             version: 0,
         }

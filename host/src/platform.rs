@@ -429,13 +429,14 @@ impl Platform {
         minute_type: MinuteType,
     ) -> Result<EventReport, HostError> {
         self.with_outbox(id, || {
-            let mut account = self.account(id)?;
-            let rates = self.rates();
-            let Some(rated) = rate_call(&mut account, call, seconds, minute_type, &rates)? else {
+            if self.store.call_rated(id, call)? {
                 return Ok(EventReport::default());
-            };
+            }
+            let mut account = self.account(id)?;
+            let rated = rate_call(&mut account, seconds, minute_type, &self.rates())?;
             self.store.commit(Batch {
                 updated: vec![account],
+                rated_calls: vec![(id.clone(), call.to_owned())],
                 ..Batch::default()
             })?;
             let usage = Usage {

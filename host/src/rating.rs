@@ -31,21 +31,17 @@ pub enum RatingError {
     Overflow,
 }
 
-/// Rate `seconds` of `minute_type` against the account and apply it. A call id is
-/// rated once: a repeat returns `Ok(None)` and changes nothing. Only usage takes the
-/// wallet below zero.
+/// Rate `seconds` of `minute_type` against the account and apply it. Only usage
+/// takes the wallet below zero. (That a call id is rated once is the store's
+/// business: see [`crate::Store::call_rated`].)
 pub fn rate_call(
     account: &mut Account,
-    call: &str,
     seconds: i64,
     minute_type: MinuteType,
     rates: &Rates,
-) -> Result<Option<Rated>, RatingError> {
+) -> Result<Rated, RatingError> {
     if seconds < 1 {
         return Err(RatingError::NonPositiveSeconds(seconds));
-    }
-    if account.rated_calls.contains(call) {
-        return Ok(None);
     }
     let (included, purchased) = match minute_type {
         MinuteType::Basic => (account.included_basic_seconds, account.basic_seconds),
@@ -76,13 +72,12 @@ pub fn rate_call(
     *included_bucket -= included_seconds;
     *purchased_bucket -= purchased_seconds;
     account.balance = balance;
-    account.rated_calls.insert(call.to_owned());
-    Ok(Some(Rated {
+    Ok(Rated {
         included_seconds,
         purchased_seconds,
         wallet_seconds,
         wallet_cost,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -112,9 +107,7 @@ mod tests {
         account.included_premium_seconds = 30;
         account.premium_seconds = 20;
         account.balance = d("1.00");
-        let rated = rate_call(&mut account, "c1", 111, MinuteType::Premium, &rates())
-            .unwrap()
-            .unwrap();
+        let rated = rate_call(&mut account, 111, MinuteType::Premium, &rates()).unwrap();
         assert_eq!(
             (
                 rated.included_seconds,
@@ -135,31 +128,15 @@ mod tests {
     fn other_type_buckets_are_not_used() {
         let mut account = account();
         account.included_basic_seconds = 600;
-        rate_call(&mut account, "c1", 60, MinuteType::Premium, &rates()).unwrap();
+        rate_call(&mut account, 60, MinuteType::Premium, &rates()).unwrap();
         assert_eq!(account.included_basic_seconds, 600);
         assert_eq!(account.balance, d("-0.16"));
     }
 
     #[test]
-    fn a_call_id_is_rated_once() {
-        let mut account = account();
-        assert!(
-            rate_call(&mut account, "c1", 60, MinuteType::Basic, &rates())
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            rate_call(&mut account, "c1", 60, MinuteType::Basic, &rates())
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(account.balance, d("-0.09"));
-    }
-
-    #[test]
     fn zero_seconds_is_an_error() {
         assert_eq!(
-            rate_call(&mut account(), "c1", 0, MinuteType::Basic, &rates()),
+            rate_call(&mut account(), 0, MinuteType::Basic, &rates()),
             Err(RatingError::NonPositiveSeconds(0))
         );
     }

@@ -4,7 +4,7 @@
 //! (guardrail H4): account records, charge requests for the outbox, timers and
 //! notices together.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use recharge_guest::model::{ChargeOutcome, Purpose, Timestamp};
@@ -103,6 +103,8 @@ pub struct Batch {
     pub fired: Vec<u64>,
     /// Notices to deliver.
     pub notifications: Vec<Notification>,
+    /// Calls rated, by account and call id; each may be rated once.
+    pub rated_calls: Vec<(AccountId, String)>,
 }
 
 /// Why the store refused or failed.
@@ -117,6 +119,9 @@ pub enum StoreError {
     /// An idempotency key is already in use.
     #[error("idempotency key {0} already used")]
     DuplicateKey(String),
+    /// A call was already rated for this account.
+    #[error("call {1} of {0} already rated")]
+    AlreadyRated(AccountId, String),
     /// A charge to settle is not in the outbox.
     #[error("charge {0} is not pending")]
     NotPending(String),
@@ -135,6 +140,8 @@ pub trait Store: Send + Sync {
     fn commit(&self, batch: Batch) -> Result<(), StoreError>;
     /// Whether an idempotency key was ever used.
     fn key_used(&self, key: &str) -> Result<bool, StoreError>;
+    /// Whether this call id was already rated for the account.
+    fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError>;
     /// How many auto-recharge charges the payer requested on this UTC day
     /// (days since the epoch).
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError>;
@@ -157,6 +164,7 @@ pub fn utc_day(at: Timestamp) -> i64 {
 struct Tables {
     accounts: BTreeMap<AccountId, Account>,
     used_keys: BTreeSet<String>,
+    rated_calls: HashSet<(AccountId, String)>,
     outbox: Vec<ChargeRequest>,
     charges: Vec<ChargeRecord>,
     notifications: Vec<Notification>,
@@ -232,6 +240,7 @@ impl Tables {
             self.timers.insert((timer.due, id), timer);
         }
         self.notifications.extend(batch.notifications);
+        self.rated_calls.extend(batch.rated_calls);
     }
 }
 
@@ -272,6 +281,11 @@ impl Store for MemoryStore {
 
     fn key_used(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.tables()?.used_keys.contains(key))
+    }
+
+    fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError> {
+        let key = (account.clone(), call.to_owned());
+        Ok(self.tables()?.rated_calls.contains(&key))
     }
 
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {

@@ -3,10 +3,12 @@
 //! One test binary (one engine, one compiled default policy, guests built once),
 //! a file per topic; shared helpers live here.
 
+mod cli;
 mod contract;
 mod guardrails;
 mod outbox;
 mod rules;
+mod scenarios;
 mod tenant;
 
 use std::path::{Path, PathBuf};

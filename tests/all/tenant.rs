@@ -28,7 +28,10 @@ fn builder() -> recharge_host::PlatformBuilder {
 
 #[test]
 fn the_weekday_policy_refills_to_target_on_weekdays_and_waits_out_weekends() {
-    let dir = workspace().join("target").join("test-tenant");
+    // Per process: two test runs at once must not rewrite each other's files.
+    let dir = workspace()
+        .join("target")
+        .join(format!("test-tenant-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("weekday.wasm"), weekday_refill()).unwrap();
     // 2026-01-02 is a Friday.
@@ -42,7 +45,9 @@ fn the_weekday_policy_refills_to_target_on_weekdays_and_waits_out_weekends() {
 "#;
     let path = dir.join("weekday.jsonl");
     std::fs::write(&path, script).unwrap();
-    let document = replay_file(&path, builder()).unwrap();
+    let document = replay_file(&path, builder());
+    let _ = std::fs::remove_dir_all(&dir);
+    let document = document.unwrap();
     let charges: Vec<_> = document
         .charges
         .iter()

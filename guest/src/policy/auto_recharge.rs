@@ -316,10 +316,39 @@ pub(super) fn on_retry_timer<C: Capabilities>(
     let Some(recharge) = due else {
         return Ok(());
     };
+    let now = session.now();
+    let month = month_index(now).ok_or_else(|| out_of_range("current time"))?;
+    if month != recharge.month {
+        // R4: an attempt counts in the month it is made: a retry that crosses
+        // into a new month moves its amount there, within that month's limit.
+        session.state.usage.remove(recharge.month, recharge.amount);
+        let limit = session
+            .state
+            .auto
+            .as_ref()
+            .and_then(|settings| settings.monthly_limit);
+        if let Some(limit) = limit {
+            let total = session
+                .state
+                .usage
+                .charged_in(month)
+                .checked_add(recharge.amount);
+            if total.is_none_or(|total| total > limit) {
+                session.state.recharge = None;
+                return limit_reached(session, month, recharge.amount, limit);
+            }
+        }
+        session
+            .state
+            .usage
+            .add(month, recharge.amount)
+            .ok_or_else(|| out_of_range("monthly auto-recharge total"))?;
+    }
     let recharge = Recharge {
         attempt,
-        attempted_at: session.now(),
+        attempted_at: now,
         awaiting_retry: false,
+        month,
         ..recharge
     };
     session.state.recharge = Some(recharge);

@@ -336,6 +336,31 @@ fn r4_in_flight_counts_and_final_failure_frees_the_allowance() {
 }
 
 #[test]
+fn r4_a_retry_in_a_new_month_counts_in_that_month() {
+    let mut host = FakeHost::user("u1");
+    host.now = at("2027-01-31 23:50");
+    host.save_auto("u1", with_limit(fixed("10", "20", "card"), "20"))
+        .unwrap();
+    // 23:50 and 23:55 fail; the retry at 00:25 runs in February and succeeds.
+    host.settle_last(ChargeOutcome::Failed).unwrap();
+    host.advance_to(at("2027-01-31 23:55")).unwrap();
+    host.settle_last(ChargeOutcome::Failed).unwrap();
+    host.advance_to(at("2027-02-01 00:25")).unwrap();
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    assert_eq!(amounts(&host), ["20", "20", "20"]);
+    // February has spent its 20: the next shortfall is not recharged.
+    host.usage("12").unwrap();
+    assert_eq!(host.charges.len(), 3);
+    assert_eq!(
+        host.notice_kinds(Role::Subject)
+            .iter()
+            .filter(|kind| **kind == Notice::RechargeLimitReached)
+            .count(),
+        1
+    );
+}
+
+#[test]
 fn r4_a_recharge_larger_than_the_limit_is_never_made() {
     let mut host = FakeHost::user("u1");
     host.save_auto("u1", with_limit(fixed("10", "60", "card"), "50"))

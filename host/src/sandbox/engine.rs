@@ -29,8 +29,11 @@ pub struct Limits {
     pub component_bytes: usize,
     /// Table elements one instance may have.
     pub table_elements: usize,
-    /// Instances that may run at once (the pool's size).
+    /// Instances that may exist at once (the pooling allocator's size), warm
+    /// ones included.
     pub concurrent_instances: u32,
+    /// Instantiate a fresh sandbox for every call instead of reusing warm ones.
+    pub fresh_instance_per_call: bool,
 }
 
 impl Default for Limits {
@@ -42,7 +45,8 @@ impl Default for Limits {
             stack_bytes: 512 << 10,
             component_bytes: 8 << 20,
             table_elements: 10_000,
-            concurrent_instances: 32,
+            concurrent_instances: 128,
+            fresh_instance_per_call: false,
         }
     }
 }

@@ -6,6 +6,8 @@ mod bindings;
 mod convert;
 mod engine;
 
+use std::sync::{Arc, Mutex};
+
 use recharge_guest::caps::{Capabilities, Role};
 use recharge_guest::model::{AccountView, Answer, Event, QueryKind, Refusal};
 use wasmtime::component::Resource;
@@ -27,13 +29,28 @@ pub struct SandboxState {
     limits: StoreLimits,
 }
 
-/// A policy component, compiled and linked, ready to instantiate per call.
+/// A policy component, compiled and linked, ready to instantiate.
+///
+/// Calls run on warm instances by default: an instance that returned normally
+/// goes back to a small pool for the next call, with fresh fuel and a fresh
+/// deadline; one that faulted is dropped. [`Limits::fresh_instance_per_call`]
+/// instantiates anew for every call instead.
 #[derive(Clone)]
 pub struct WasmPolicy {
     engine: PolicyEngine,
     pre: RechargePolicyPre<SandboxState>,
     name: String,
+    warm: Arc<Mutex<Vec<Warm>>>,
 }
+
+/// An instantiated policy with its store, between calls.
+struct Warm {
+    store: Store<SandboxState>,
+    instance: RechargePolicy,
+}
+
+/// Warm instances kept per policy.
+const WARM_INSTANCES: usize = 2;
 
 impl std::fmt::Debug for WasmPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,18 +66,19 @@ impl WasmPolicy {
         pre: RechargePolicyPre<SandboxState>,
         name: String,
     ) -> Self {
-        WasmPolicy { engine, pre, name }
+        WasmPolicy {
+            engine,
+            pre,
+            name,
+            warm: Arc::new(Mutex::new(Vec::new())),
+        }
     }
 
-    /// Run `call` on a fresh instance with the context lent to it, under the limits.
-    fn sandboxed<R>(
-        &self,
-        ctx: &mut EventContext,
-        call: impl FnOnce(&RechargePolicy, &mut Store<SandboxState>) -> wasmtime::Result<R>,
-    ) -> Result<R, PolicyFault> {
+    /// A new store with the memory, table and instance limits, and an instance in it.
+    fn instantiate(&self) -> Result<Warm, PolicyFault> {
         let limits = self.engine.limits();
         let state = SandboxState {
-            ctx: std::mem::take(ctx),
+            ctx: EventContext::default(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .table_elements(limits.table_elements)
@@ -71,16 +89,68 @@ impl WasmPolicy {
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_trap();
+        // Instantiation runs the component's start code: it gets the same budget.
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|err| PolicyFault::Instantiate(format!("{err:#}")))?;
+        store.set_epoch_deadline(self.engine.deadline_ticks());
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|err| match fault(err) {
+                PolicyFault::Trap(why) => PolicyFault::Instantiate(why),
+                other => other,
+            })?;
+        Ok(Warm { store, instance })
+    }
+
+    fn take_warm(&self) -> Option<Warm> {
+        if self.engine.limits().fresh_instance_per_call {
+            return None;
+        }
+        self.warm.lock().ok()?.pop()
+    }
+
+    fn give_back(&self, warm: Warm) {
+        if self.engine.limits().fresh_instance_per_call {
+            return;
+        }
+        if let Ok(mut pool) = self.warm.lock()
+            && pool.len() < WARM_INSTANCES
+        {
+            pool.push(warm);
+        }
+    }
+
+    /// Run `call` with the context lent to the instance, under fresh fuel and a
+    /// fresh deadline. The instance is reused only if the call returned normally.
+    fn sandboxed<R>(
+        &self,
+        ctx: &mut EventContext,
+        call: impl FnOnce(&RechargePolicy, &mut Store<SandboxState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyFault> {
+        let limits = self.engine.limits();
+        let mut warm = match self.take_warm() {
+            Some(warm) => warm,
+            None => self.instantiate()?,
+        };
+        let store = &mut warm.store;
+        store.data_mut().ctx = std::mem::take(ctx);
         let outcome = store.set_fuel(limits.fuel).and_then(|()| {
             store.set_epoch_deadline(self.engine.deadline_ticks());
-            store.epoch_deadline_trap();
-            let instance = self.pre.instantiate(&mut store)?;
-            call(&instance, &mut store)
+            call(&warm.instance, store)
         });
         let fuel_left = store.get_fuel().unwrap_or(0);
-        *ctx = store.into_data().ctx;
+        *ctx = std::mem::take(&mut store.data_mut().ctx);
         ctx.fuel_used = limits.fuel.saturating_sub(fuel_left);
-        outcome.map_err(fault)
+        match outcome {
+            Ok(result) => {
+                self.give_back(warm);
+                Ok(result)
+            }
+            Err(error) => Err(fault(error)),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::gateway::CardBehavior;
 
 /// A line that could not be read: the run stops, naming it.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("{file}:{line}: {message}")]
+#[error("{}", self.place())]
 pub struct Malformed {
     /// The script.
     pub file: String,
@@ -21,6 +21,16 @@ pub struct Malformed {
     pub line: usize,
     /// What is wrong with it.
     pub message: String,
+}
+
+impl Malformed {
+    /// `FILE:LINE: message`, or `FILE: message` for the file as a whole (line 0).
+    fn place(&self) -> String {
+        match self.line {
+            0 => format!("{}: {}", self.file, self.message),
+            line => format!("{}:{line}: {}", self.file, self.message),
+        }
+    }
 }
 
 /// One script line, parsed.

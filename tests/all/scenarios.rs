@@ -1,0 +1,116 @@
+//! Golden scenarios: every `tests/scenarios/NAME.jsonl` replayed on the default
+//! policy must produce the document in `NAME.expected.json` (compared as JSON
+//! values, so formatting and key order do not matter).
+//!
+//! The expected files are reviewed by hand against SPEC.md; they are not a record
+//! of whatever the code does. To rewrite them from the current code, run
+//! `RECHARGE_BLESS=1 cargo test --test all scenarios`, then review every change in
+//! the diff before keeping it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use recharge_host::Platform;
+use recharge_host::simulation::replay::replay_file;
+use recharge_host::simulation::report::Document;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{shared, workspace};
+
+fn scenario_dir() -> PathBuf {
+    workspace().join("tests").join("scenarios")
+}
+
+/// Every script in `tests/scenarios`, sorted by name.
+fn scripts() -> Vec<PathBuf> {
+    let dir = scenario_dir();
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));
+    let mut scripts: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
+        .collect();
+    scripts.sort();
+    scripts
+}
+
+fn expected_path(script: &Path) -> PathBuf {
+    script.with_extension("expected.json")
+}
+
+/// Replay a script on the shared engine and default policy; replay supplies the
+/// gateway and the simulated clock.
+fn replay(script: &Path) -> Result<Document, String> {
+    let (engine, default) = shared();
+    let builder = Platform::builder()
+        .engine(engine.clone())
+        .default_policy(Arc::clone(default));
+    replay_file(script, builder).map_err(|err| format!("replay failed: {err}"))
+}
+
+fn pretty(value: &impl Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("JSON prints")
+}
+
+/// Compare one scenario with its expected document (or, blessing, rewrite it in
+/// the document's own key order, as `recharge replay` prints it); `Err` says how
+/// it differs.
+fn check(script: &Path, bless: bool) -> Result<(), String> {
+    let document = replay(script)?;
+    let expected_file = expected_path(script);
+    if bless {
+        return std::fs::write(&expected_file, pretty(&document) + "\n")
+            .map_err(|err| format!("{}: {err}", expected_file.display()));
+    }
+    let actual = serde_json::to_value(&document)
+        .map_err(|err| format!("the document does not serialise: {err}"))?;
+    let text = std::fs::read_to_string(&expected_file)
+        .map_err(|err| format!("{}: {err}", expected_file.display()))?;
+    let expected: Value =
+        serde_json::from_str(&text).map_err(|err| format!("{}: {err}", expected_file.display()))?;
+    if actual == expected {
+        return Ok(());
+    }
+    Err(format!(
+        "--- expected ({})\n{}\n--- actual\n{}",
+        expected_file.display(),
+        pretty(&expected),
+        pretty(&document)
+    ))
+}
+
+/// Set `RECHARGE_BLESS=1` to rewrite every expected file from the current code
+/// instead of comparing; then review the diff by hand against SPEC.md.
+#[test]
+fn golden_scenarios_match_their_expected_documents() {
+    let bless = std::env::var_os("RECHARGE_BLESS").is_some_and(|value| value == "1");
+    let scripts = scripts();
+    assert!(
+        !scripts.is_empty(),
+        "no scenarios in {}",
+        scenario_dir().display()
+    );
+    let mismatches: Vec<(String, String)> = scripts
+        .iter()
+        .filter_map(|script| {
+            let name = script.file_stem().unwrap_or_default().to_string_lossy();
+            check(script, bless)
+                .err()
+                .map(|detail| (name.into_owned(), detail))
+        })
+        .collect();
+    let names: Vec<&str> = mismatches.iter().map(|(name, _)| name.as_str()).collect();
+    let details: Vec<String> = mismatches
+        .iter()
+        .map(|(name, detail)| format!("=== {name}\n{detail}"))
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} scenarios differ from their expected documents: {}\n\
+         (RECHARGE_BLESS=1 rewrites them; review the diff)\n\n{}",
+        mismatches.len(),
+        scripts.len(),
+        names.join(", "),
+        details.join("\n\n")
+    );
+}
