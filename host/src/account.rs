@@ -32,8 +32,8 @@ impl From<&str> for AccountId {
 
 /// Which policy wrote a piece of per-account state: the default policy and each
 /// tenant component keep their own, so a quarantined tenant's bytes never reach
-/// the default policy.
-pub type PolicyId = String;
+/// the default policy. Shared, so handing it to every event costs no allocation.
+pub type PolicyId = std::sync::Arc<str>;
 
 /// An account and everything the host knows of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

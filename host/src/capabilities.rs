@@ -141,6 +141,13 @@ impl EventContext {
         Ok(account)
     }
 
+    /// The subject, for the host to record its own facts (a rated call) before the
+    /// policy decides; the subject is committed with the event.
+    pub fn subject_mut(&mut self) -> &mut Account {
+        self.changed[0] = true;
+        &mut self.accounts[0]
+    }
+
     /// The charges asked for so far.
     pub fn charges(&self) -> &[ChargeRequest] {
         &self.charges

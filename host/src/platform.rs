@@ -78,6 +78,13 @@ impl EventReport {
     }
 }
 
+/// A committed event: what it cost, and the charges it queued for the outbox.
+#[derive(Debug, Default)]
+struct Committed {
+    report: EventReport,
+    charges: Vec<String>,
+}
+
 /// Where the time comes from.
 #[derive(Debug)]
 enum Clock {
@@ -286,12 +293,20 @@ impl Platform {
         Ok(self.store.notifications()?)
     }
 
-    fn family_lock(&self, family: &AccountId) -> Arc<Mutex<()>> {
+    /// The lock of the account's family (its agency, or itself), by account id.
+    fn family_lock(&self, id: &AccountId) -> Result<Arc<Mutex<()>>, HostError> {
         let mut families = self
             .families
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Arc::clone(families.entry(family.clone()).or_default())
+        if let Some(lock) = families.get(id) {
+            return Ok(Arc::clone(lock));
+        }
+        // Opened by another host on the same store (or before a restart).
+        let family = self.account(id)?.family().clone();
+        let lock = Arc::clone(families.entry(family).or_default());
+        families.insert(id.clone(), Arc::clone(&lock));
+        Ok(lock)
     }
 
     /// Run `work` with the account's family serialised.
@@ -300,8 +315,7 @@ impl Platform {
         id: &AccountId,
         work: impl FnOnce() -> Result<R, HostError>,
     ) -> Result<R, HostError> {
-        let family = self.account(id)?.family().clone();
-        let lock = self.family_lock(&family);
+        let lock = self.family_lock(id)?;
         let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         work()
     }
@@ -419,8 +433,9 @@ impl Platform {
         })
     }
 
-    /// Rate a finished call and let the policy react. The call is recorded even
-    /// if the policy then faults; a repeated call id changes nothing.
+    /// Rate a finished call and let the policy react, in one commit. The call is
+    /// recorded even if the policy rejects it or faults; a repeated call id
+    /// changes nothing.
     pub fn record_usage(
         &self,
         id: &AccountId,
@@ -430,22 +445,35 @@ impl Platform {
     ) -> Result<EventReport, HostError> {
         self.with_outbox(id, || {
             if self.store.call_rated(id, call)? {
-                return Ok(EventReport::default());
+                return Ok(Committed::default());
             }
-            let mut account = self.account(id)?;
-            let rated = rate_call(&mut account, seconds, minute_type, &self.rates())?;
-            self.store.commit(Batch {
-                updated: vec![account],
-                rated_calls: vec![(id.clone(), call.to_owned())],
-                ..Batch::default()
-            })?;
-            let usage = Usage {
-                call: call.to_owned(),
-                seconds,
-                minute_type,
-                wallet_cost: rated.wallet_cost,
-            };
-            self.decide(id, &Event::Usage(usage))
+            let rates = self.rates();
+            let rated_call = || vec![(id.clone(), call.to_owned())];
+            for _ in 0..CONFLICT_RETRIES {
+                let (selected, mut ctx) = self.context(id)?;
+                let rated = rate_call(ctx.subject_mut(), seconds, minute_type, &rates)?;
+                let usage = Usage {
+                    call: call.to_owned(),
+                    seconds,
+                    minute_type,
+                    wallet_cost: rated.wallet_cost,
+                };
+                let verdict = selected.policy.handle(&Event::Usage(usage), &mut ctx);
+                if let Err(refused) = self.settle_verdict(&selected, &ctx, verdict) {
+                    let mut account = self.account(id)?;
+                    rate_call(&mut account, seconds, minute_type, &rates)?;
+                    self.store.commit(Batch {
+                        updated: vec![account],
+                        rated_calls: rated_call(),
+                        ..Batch::default()
+                    })?;
+                    return Err(refused);
+                }
+                if let Some(committed) = self.commit(ctx, rated_call())? {
+                    return Ok(committed);
+                }
+            }
+            Err(HostError::Store(StoreError::Conflict(id.clone())))
         })
     }
 
@@ -587,38 +615,27 @@ impl Platform {
     /// A payment outcome reported by the gateway. Applied once: a second delivery
     /// of the same key changes nothing and returns `false`.
     pub fn deliver_outcome(&self, key: &str, outcome: ChargeOutcome) -> Result<bool, HostError> {
-        let mut report = EventReport::default();
-        let follow_up = self.settle(key, outcome, &mut report)?;
-        let applied = follow_up.is_some();
-        self.execute(follow_up.unwrap_or_default())?;
-        Ok(applied)
+        let Some(request) = self.store.pending_charge(key)? else {
+            return Ok(false);
+        };
+        let Some(reaction) = self.settle(request, outcome)? else {
+            return Ok(false);
+        };
+        self.execute(reaction.charges)?;
+        Ok(true)
     }
 
     /// Run `work` serialised on the account's family, then execute the charges it
-    /// committed.
+    /// committed (and those their outcomes lead to).
     fn with_outbox(
         &self,
         id: &AccountId,
-        work: impl FnOnce() -> Result<EventReport, HostError>,
+        work: impl FnOnce() -> Result<Committed, HostError>,
     ) -> Result<EventReport, HostError> {
-        let pending_before = self.pending_keys()?;
-        let mut report = self.serialised(id, work)?;
-        let new_keys = self
-            .pending_keys()?
-            .into_iter()
-            .filter(|key| !pending_before.contains(key))
-            .collect();
-        report.add(self.execute(new_keys)?);
+        let committed = self.serialised(id, work)?;
+        let mut report = committed.report;
+        report.add(self.execute(committed.charges)?);
         Ok(report)
-    }
-
-    fn pending_keys(&self) -> Result<Vec<String>, HostError> {
-        Ok(self
-            .store
-            .pending_charges()?
-            .into_iter()
-            .map(|charge| charge.key)
-            .collect())
     }
 
     /// Charge each key through the gateway, settle it and deliver its outcome;
@@ -627,14 +644,9 @@ impl Platform {
         let mut report = EventReport::default();
         let mut next = 0;
         while next < keys.len() {
-            let key = keys[next].clone();
+            let key = std::mem::take(&mut keys[next]);
             next += 1;
-            let Some(request) = self
-                .store
-                .pending_charges()?
-                .into_iter()
-                .find(|charge| charge.key == key)
-            else {
+            let Some(request) = self.store.pending_charge(&key)? else {
                 continue;
             };
             let outcome = self.gateway.charge(&GatewayCharge {
@@ -643,49 +655,24 @@ impl Platform {
                 card: &request.card,
                 amount: request.amount,
             });
-            if let Some(more) = self.settle(&key, outcome, &mut report)? {
-                keys.extend(more);
+            if let Some(reaction) = self.settle(request, outcome)? {
+                report.add(reaction.report);
+                keys.extend(reaction.charges);
             }
         }
         Ok(report)
     }
 
     /// Record a charge's outcome, credit it by purpose if it succeeded (H2), and
-    /// let the requesting account's policy react. Returns the keys of charges the
-    /// reaction requested, or `None` if the charge was not pending.
+    /// let the requesting account's policy react. `None` if the charge was no
+    /// longer pending (settled by someone else: nothing happens twice).
     fn settle(
         &self,
-        key: &str,
+        request: ChargeRequest,
         outcome: ChargeOutcome,
-        report: &mut EventReport,
-    ) -> Result<Option<Vec<String>>, HostError> {
-        let Some(request) = self
-            .store
-            .pending_charges()?
-            .into_iter()
-            .find(|charge| charge.key == key)
-        else {
-            return Ok(None);
-        };
-        let pending_before = self.pending_keys()?;
+    ) -> Result<Option<Committed>, HostError> {
         let requested_by = request.requested_by.clone();
-        let reacted = self.serialised(&requested_by, || {
-            let mut batch = Batch {
-                settled: vec![ChargeRecord {
-                    at: self.now(),
-                    request: request.clone(),
-                    outcome,
-                }],
-                ..Batch::default()
-            };
-            if outcome == ChargeOutcome::Succeeded {
-                batch.updated.push(self.credited(&request)?);
-            }
-            match self.store.commit(batch) {
-                Ok(()) => {}
-                Err(StoreError::NotPending(_)) => return Ok(false),
-                Err(other) => return Err(other.into()),
-            }
+        self.serialised(&requested_by, || {
             let event = Event::PaymentOutcome(PaymentOutcome {
                 key: request.key.clone(),
                 outcome,
@@ -693,22 +680,27 @@ impl Platform {
                 purpose: request.purpose.clone(),
                 payer: request.payer.0.clone(),
             });
-            match self.decide(&requested_by, &event) {
-                Ok(done) => report.add(done),
-                Err(HostError::Fault(_) | HostError::Rejected(_)) => {}
-                Err(other) => return Err(other),
+            let mut batch = Batch::default();
+            if outcome == ChargeOutcome::Succeeded {
+                batch.updated.push(self.credited(&request)?);
             }
-            Ok(true)
-        })?;
-        if !reacted {
-            return Ok(None);
-        }
-        let new_keys = self
-            .pending_keys()?
-            .into_iter()
-            .filter(|pending| !pending_before.contains(pending))
-            .collect();
-        Ok(Some(new_keys))
+            batch.settled.push(ChargeRecord {
+                at: self.now(),
+                request,
+                outcome,
+            });
+            match self.store.commit(batch) {
+                Ok(()) => {}
+                Err(StoreError::NotPending(_)) => return Ok(None),
+                Err(other) => return Err(other.into()),
+            }
+            // The money is settled whatever the policy makes of it.
+            match self.decide(&requested_by, &event) {
+                Ok(reaction) => Ok(Some(reaction)),
+                Err(HostError::Fault(_) | HostError::Rejected(_)) => Ok(Some(Committed::default())),
+                Err(other) => Err(other),
+            }
+        })
     }
 
     /// The beneficiary's record with a succeeded charge credited by its purpose.
@@ -756,22 +748,43 @@ impl Platform {
 
     /// Let the policy handle one event and commit what it did, atomically (H4).
     /// The caller holds the family lock.
-    fn decide(&self, id: &AccountId, event: &Event) -> Result<EventReport, HostError> {
+    fn decide(&self, id: &AccountId, event: &Event) -> Result<Committed, HostError> {
         for _ in 0..CONFLICT_RETRIES {
             let (selected, mut ctx) = self.context(id)?;
             let verdict = selected.policy.handle(event, &mut ctx);
             self.settle_verdict(&selected, &ctx, verdict)?;
-            let report = EventReport {
-                decisions: 1,
-                fuel: ctx.fuel_used,
-            };
-            match self.store.commit(ctx.into_batch()) {
-                Ok(()) => return Ok(report),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(other) => return Err(other.into()),
+            if let Some(committed) = self.commit(ctx, Vec::new())? {
+                return Ok(committed);
             }
         }
         Err(HostError::Store(StoreError::Conflict(id.clone())))
+    }
+
+    /// Commit what a policy decided (and the calls the host rated for it); `None`
+    /// if its accounts changed meanwhile and the event must run again.
+    fn commit(
+        &self,
+        ctx: EventContext,
+        rated_calls: Vec<(AccountId, String)>,
+    ) -> Result<Option<Committed>, HostError> {
+        let committed = Committed {
+            report: EventReport {
+                decisions: 1,
+                fuel: ctx.fuel_used,
+            },
+            charges: ctx
+                .charges()
+                .iter()
+                .map(|charge| charge.key.clone())
+                .collect(),
+        };
+        let mut batch = ctx.into_batch();
+        batch.rated_calls = rated_calls;
+        match self.store.commit(batch) {
+            Ok(()) => Ok(Some(committed)),
+            Err(StoreError::Conflict(_)) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Turn a policy's verdict into a result, reporting faults (H5) and

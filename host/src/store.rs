@@ -4,7 +4,7 @@
 //! (guardrail H4): account records, charge requests for the outbox, timers and
 //! notices together.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use recharge_guest::model::{ChargeOutcome, Purpose, Timestamp};
@@ -147,6 +147,13 @@ pub trait Store: Send + Sync {
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError>;
     /// The charges waiting in the outbox, oldest first.
     fn pending_charges(&self) -> Result<Vec<ChargeRequest>, StoreError>;
+    /// One charge waiting in the outbox (backends with an index should override).
+    fn pending_charge(&self, key: &str) -> Result<Option<ChargeRequest>, StoreError> {
+        Ok(self
+            .pending_charges()?
+            .into_iter()
+            .find(|pending| pending.key == key))
+    }
     /// The earliest timer due at or before `until`.
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError>;
     /// Every executed charge, in order.
@@ -162,9 +169,9 @@ pub fn utc_day(at: Timestamp) -> i64 {
 
 #[derive(Debug, Default)]
 struct Tables {
-    accounts: BTreeMap<AccountId, Account>,
-    used_keys: BTreeSet<String>,
-    rated_calls: HashSet<(AccountId, String)>,
+    accounts: HashMap<AccountId, Account>,
+    used_keys: HashSet<String>,
+    rated_calls: HashMap<AccountId, HashSet<String>>,
     outbox: Vec<ChargeRequest>,
     charges: Vec<ChargeRecord>,
     notifications: Vec<Notification>,
@@ -187,7 +194,7 @@ impl Tables {
                 _ => return Err(StoreError::Conflict(account.id.clone())),
             }
         }
-        let mut keys = BTreeSet::new();
+        let mut keys = HashSet::new();
         for charge in &batch.charges {
             if self.used_keys.contains(&charge.key) || !keys.insert(&charge.key) {
                 return Err(StoreError::DuplicateKey(charge.key.clone()));
@@ -211,7 +218,9 @@ impl Tables {
         }
         for mut account in batch.updated {
             account.version += 1;
-            self.accounts.insert(account.id.clone(), account);
+            if let Some(stored) = self.accounts.get_mut(&account.id) {
+                *stored = account;
+            }
         }
         for charge in batch.charges {
             self.used_keys.insert(charge.key.clone());
@@ -240,7 +249,15 @@ impl Tables {
             self.timers.insert((timer.due, id), timer);
         }
         self.notifications.extend(batch.notifications);
-        self.rated_calls.extend(batch.rated_calls);
+        for (account, call) in batch.rated_calls {
+            self.rated_calls.entry(account).or_default().insert(call);
+        }
+    }
+
+    fn is_rated(&self, account: &AccountId, call: &str) -> bool {
+        self.rated_calls
+            .get(account)
+            .is_some_and(|calls| calls.contains(call))
     }
 }
 
@@ -269,7 +286,9 @@ impl Store for MemoryStore {
     }
 
     fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
-        Ok(self.tables()?.accounts.keys().cloned().collect())
+        let mut ids: Vec<_> = self.tables()?.accounts.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
@@ -284,8 +303,7 @@ impl Store for MemoryStore {
     }
 
     fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError> {
-        let key = (account.clone(), call.to_owned());
-        Ok(self.tables()?.rated_calls.contains(&key))
+        Ok(self.tables()?.is_rated(account, call))
     }
 
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
@@ -299,6 +317,15 @@ impl Store for MemoryStore {
 
     fn pending_charges(&self) -> Result<Vec<ChargeRequest>, StoreError> {
         Ok(self.tables()?.outbox.clone())
+    }
+
+    fn pending_charge(&self, key: &str) -> Result<Option<ChargeRequest>, StoreError> {
+        let tables = self.tables()?;
+        Ok(tables
+            .outbox
+            .iter()
+            .find(|pending| pending.key == key)
+            .cloned())
     }
 
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {

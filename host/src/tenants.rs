@@ -17,6 +17,7 @@ pub const DEFAULT_POLICY_ID: &str = "default";
 /// A tenant's own policy, assigned to an agency or user and its sub-accounts.
 pub struct Tenant {
     owner: AccountId,
+    state_id: PolicyId,
     policy: Arc<dyn Policy>,
     consecutive_faults: AtomicU32,
     quarantined: AtomicBool,
@@ -34,8 +35,8 @@ impl Tenant {
     }
 
     /// The id its per-account state is kept under.
-    pub fn state_id(&self) -> PolicyId {
-        format!("tenant:{}", self.owner)
+    pub fn state_id(&self) -> &PolicyId {
+        &self.state_id
     }
 
     /// A call ended without a fault.
@@ -64,6 +65,7 @@ pub struct Selected {
 /// The default policy and every tenant's.
 pub struct Tenants {
     default: Arc<dyn Policy>,
+    default_id: PolicyId,
     assigned: RwLock<HashMap<AccountId, Arc<Tenant>>>,
 }
 
@@ -72,6 +74,7 @@ impl Tenants {
     pub fn new(default: Arc<dyn Policy>) -> Self {
         Tenants {
             default,
+            default_id: PolicyId::from(DEFAULT_POLICY_ID),
             assigned: RwLock::new(HashMap::new()),
         }
     }
@@ -84,6 +87,7 @@ impl Tenants {
     /// Give `owner` (and its sub-accounts) its own policy, replacing any earlier one.
     pub fn assign(&self, owner: AccountId, policy: Arc<dyn Policy>) {
         let tenant = Arc::new(Tenant {
+            state_id: PolicyId::from(format!("tenant:{owner}")),
             owner: owner.clone(),
             policy,
             consecutive_faults: AtomicU32::new(0),
@@ -116,12 +120,12 @@ impl Tenants {
         {
             Some(tenant) => Selected {
                 policy: Arc::clone(&tenant.policy),
-                state_id: tenant.state_id(),
+                state_id: Arc::clone(tenant.state_id()),
                 tenant: Some(tenant),
             },
             None => Selected {
                 policy: Arc::clone(&self.default),
-                state_id: DEFAULT_POLICY_ID.to_owned(),
+                state_id: Arc::clone(&self.default_id),
                 tenant: None,
             },
         }

@@ -1,8 +1,10 @@
 //! The command line: one module per subcommand, errors surfaced as one line and
 //! exit code 2 by `main`.
 
+mod bench;
 mod check;
 mod replay;
+mod simulate;
 
 use std::path::PathBuf;
 
@@ -30,6 +32,10 @@ enum Command {
         /// The component (.wasm).
         file: PathBuf,
     },
+    /// Simulate months of generated traffic: print a report and write a chart.
+    Simulate(simulate::SimulateArgs),
+    /// Measure decision speed: usage events through a policy, each one timed.
+    Bench(bench::BenchArgs),
 }
 
 /// Run a parsed command line.
@@ -37,6 +43,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Replay { script } => replay::run(&script),
         Command::Check { file } => check::run(&file),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

@@ -1,5 +1,14 @@
-//! Offline simulation: scenario scripts and their replay, and the report document.
+//! Offline simulation: scenario scripts and their replay, and the report document;
+//! generated workloads (scenario, workload, simulate, summary, chart) and the
+//! decision-speed bench.
 
+pub mod bench;
+pub mod chart;
+mod driver;
 pub mod replay;
 pub mod report;
+pub mod scenario;
 pub mod script;
+pub mod simulate;
+pub mod summary;
+pub mod workload;

@@ -1,0 +1,81 @@
+//! `recharge bench [--policy FILE] [--events N] [--json]`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use recharge_host::simulation::bench::{BenchOptions, BenchReport, SpeedReport, bench};
+
+use super::simulate::{Progress, read_policy};
+
+/// `recharge bench` options.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Measure this policy component instead of the default policy.
+    #[arg(long, value_name = "FILE.wasm")]
+    policy: Option<PathBuf>,
+    /// Usage events to time.
+    #[arg(long, value_name = "N", default_value_t = BenchOptions::default().events)]
+    events: u64,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Time the events and print the figures.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.events == 0 {
+        anyhow::bail!("--events: give at least one event");
+    }
+    let policy = read_policy(args.policy.as_deref())?;
+    let options = BenchOptions {
+        events: args.events,
+        ..BenchOptions::default()
+    };
+    let mut progress = Progress::new("benchmarking");
+    let report = bench(&policy, options, &super::platform, &mut |done, total| {
+        progress.update(done, total)
+    })?;
+    progress.finish();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("cannot print the report")?
+        );
+    } else {
+        print!("{}", text(&report));
+    }
+    Ok(())
+}
+
+fn text(report: &BenchReport) -> String {
+    let mut out = format!(
+        "recharge bench: {} usage events over {} users on auto-recharge, one at a time\n\n",
+        report.events, report.users
+    );
+    out.push_str(&format!(
+        "{:<16} {:>12} {:>12} {:>12} {:>12} {:>12}\n",
+        "policy", "events/s", "median µs", "p99 µs", "fuel median", "fuel p99"
+    ));
+    for speed in std::iter::once(&report.policy).chain(&report.native) {
+        out.push_str(&row(speed));
+    }
+    if let Some(ratio) = report.wasm_over_native {
+        out.push_str(&format!(
+            "\nwasm_over_native {ratio:.2} (median time per event, sandboxed over native)\n"
+        ));
+    }
+    out
+}
+
+fn row(speed: &SpeedReport) -> String {
+    let micros = |nanos: u64| nanos as f64 / 1_000.0;
+    format!(
+        "{:<16} {:>12.0} {:>12.2} {:>12.2} {:>12} {:>12}\n",
+        speed.policy,
+        speed.events_per_second,
+        micros(speed.median_ns),
+        micros(speed.p99_ns),
+        speed.fuel_per_event.median,
+        speed.fuel_per_event.p99
+    )
+}
