@@ -5,7 +5,9 @@
 //! 2. `events`: each event type through the wasm default policy;
 //! 3. `sandbox`: a fresh pooled instance per event versus a warm instance;
 //! 4. `replay`: throughput over a generated trace of 1,000,000 events;
-//! 5. `load`: loading the component compiled from scratch versus precompiled.
+//! 5. `load`: loading the component compiled from scratch versus precompiled;
+//! 6. `decision`: the policy's decision alone on a usage event (a warm
+//!    `Policy::handle` over in-memory capabilities), wasm versus native.
 //!
 //! Figures and method: BENCHMARKS.md.
 
@@ -15,13 +17,13 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use recharge_host::model::{
-    AccountKind, AutoRechargeSettings, MinuteType, Mode, QueryKind, Timestamp,
+    AccountKind, AutoRechargeSettings, Event, MinuteType, Mode, QueryKind, Timestamp, Usage,
 };
 use recharge_host::simulation::replay::replay;
 use recharge_host::simulation::script::{Command, Line};
 use recharge_host::{
-    AccountId, DEFAULT_POLICY, Limits, NativePolicy, Platform, Policy, PolicyEngine,
-    SimulatedGateway,
+    Account, AccountId, DEFAULT_POLICY, EventContext, EventSetup, Guardrails, Limits, MemoryStore,
+    NativePolicy, Platform, Policy, PolicyEngine, SimulatedGateway, default_rates,
 };
 use rust_decimal::Decimal;
 
@@ -275,5 +277,50 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, usage, events, sandbox, load, replay_trace);
+/// A usage event's decision with everything else taken away: one context, built
+/// once from a user on auto-recharge well above its threshold, handed to the
+/// policy again and again (the decision changes nothing, so the context stays
+/// valid).
+fn decision(c: &mut Criterion) {
+    let (platform, users) = platform(Flavor::Wasm);
+    let account: Account = platform.account(&users[0]).unwrap();
+    let engine = PolicyEngine::new(Limits::default(), Some(cache_dir())).expect("engine");
+    let wasm: Arc<dyn Policy> = Arc::new(engine.load(DEFAULT_POLICY).expect("default policy"));
+    let native: Arc<dyn Policy> = Arc::new(NativePolicy);
+    let event = Event::Usage(Usage {
+        call: "c1".into(),
+        seconds: 60,
+        minute_type: MinuteType::Basic,
+        wallet_cost: Decimal::new(9, 2),
+    });
+    let mut group = c.benchmark_group("decision");
+    group.throughput(Throughput::Elements(1));
+    for (name, policy) in [("wasm", wasm), ("native", native)] {
+        let mut ctx = EventContext::new(EventSetup {
+            subject: account.clone(),
+            parent: None,
+            policy: "default".into(),
+            now: START,
+            rates: default_rates(),
+            guardrails: Arc::new(Guardrails::default()),
+            store: Arc::new(MemoryStore::new()),
+        });
+        policy.handle(&event, &mut ctx).unwrap().unwrap();
+        assert!(ctx.charges().is_empty(), "the decision must not charge");
+        group.bench_function(name, |b| {
+            b.iter(|| policy.handle(&event, &mut ctx).unwrap().unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    decision,
+    usage,
+    events,
+    sandbox,
+    load,
+    replay_trace
+);
 criterion_main!(benches);

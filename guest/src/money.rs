@@ -76,12 +76,45 @@ pub fn from_parts(mantissa: i64, scale: u8) -> Option<Decimal> {
 /// Format money for people and reports: at least two decimals, no trailing zeros
 /// beyond them (`17.00`, `0.1627`, `-3.50`).
 pub fn display(amount: Decimal) -> alloc::string::String {
-    use alloc::string::ToString;
+    use alloc::string::{String, ToString};
     let mut value = amount.normalize();
     if value.scale() < 2 {
         value.rescale(2);
     }
-    value.to_string()
+    // Digits by hand when the mantissa fits 64 bits: `Decimal`'s own formatting
+    // divides 96-bit numbers, which a wasm policy pays for in fuel.
+    let Ok(mantissa) = i64::try_from(value.mantissa()) else {
+        return value.to_string();
+    };
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = mantissa.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let scale = value.scale() as usize;
+    let mut text = String::with_capacity(24);
+    if mantissa < 0 {
+        text.push('-');
+    }
+    let digits = &digits[at..];
+    let whole = digits.len().saturating_sub(scale);
+    if whole == 0 {
+        text.push('0');
+    } else {
+        text.extend(digits[..whole].iter().map(|digit| char::from(*digit)));
+    }
+    text.push('.');
+    for _ in digits.len()..scale {
+        text.push('0');
+    }
+    text.extend(digits[whole..].iter().map(|digit| char::from(*digit)));
+    text
 }
 
 #[cfg(test)]
@@ -114,6 +147,25 @@ mod tests {
             premium: d("0.16"),
         };
         assert_eq!(display(allocation_price(100, 50, &rates).unwrap()), "17.00");
+    }
+
+    #[test]
+    fn display_shows_at_least_cents_and_no_trailing_zeros_beyond() {
+        for (value, shown) in [
+            ("17", "17.00"),
+            ("0.1627", "0.1627"),
+            ("-3.5", "-3.50"),
+            ("-0.0015", "-0.0015"),
+            ("0", "0.00"),
+            ("1000.10", "1000.10"),
+            ("12.3400", "12.34"),
+            (
+                "79228162514264337593543950.335",
+                "79228162514264337593543950.335",
+            ),
+        ] {
+            assert_eq!(display(d(value)), shown, "{value}");
+        }
     }
 
     #[test]

@@ -274,6 +274,12 @@ impl Capabilities for EventContext {
             .ok_or(Refusal::ForeignAccount)
     }
 
+    fn balance(&self, who: Role) -> Result<Decimal, Refusal> {
+        self.account(who)
+            .map(|account| account.balance)
+            .ok_or(Refusal::ForeignAccount)
+    }
+
     fn has_card(&self, who: Role, card: &str) -> bool {
         self.account(who)
             .is_some_and(|account| account.has_card(card))

@@ -152,16 +152,30 @@ fn recharge_amount(settings: &AutoRechargeSettings, balance: Decimal) -> Option<
         Mode::Fixed => {
             let unit = settings.amount;
             let gap = settings.threshold.checked_sub(balance)?;
-            let mut units = gap.checked_div(unit)?.ceil().max(Decimal::ONE);
-            // The quotient is rounded to 28 digits: make sure the charge closes the gap.
-            if units.checked_mul(unit)? < gap {
-                units = units.checked_add(Decimal::ONE)?;
-            }
-            units.checked_mul(unit)?
+            units_to_close(gap, unit)?.checked_mul(unit)?
         }
         Mode::Target => whole_cents_up(settings.amount.checked_sub(balance)?),
     };
     (amount > Decimal::ZERO).then_some(amount)
+}
+
+/// The smallest k >= 1 with `k × unit >= gap`, in integers at a common scale
+/// (a decimal division costs a wasm policy thousands of instructions).
+fn units_to_close(gap: Decimal, unit: Decimal) -> Option<Decimal> {
+    if unit <= Decimal::ZERO {
+        return None;
+    }
+    if gap <= Decimal::ZERO {
+        return Some(Decimal::ONE);
+    }
+    let scale = gap.scale().max(unit.scale());
+    let at_scale = |value: Decimal| -> Option<i128> {
+        let factor = 10i128.checked_pow(scale - value.scale())?;
+        value.mantissa().checked_mul(factor)
+    };
+    let (gap, unit) = (at_scale(gap)?, at_scale(unit)?);
+    let units = gap.checked_add(unit - 1)? / unit;
+    Some(Decimal::from_i128_with_scale(units.max(1), 0))
 }
 
 /// R4: no charge; the first time this month, a notice.

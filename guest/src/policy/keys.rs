@@ -14,21 +14,55 @@
 //! and ignored. Layout, high bits first: kind (4 bits), sequence number (32),
 //! period (20), attempt (8).
 
-use alloc::{format, string::String};
+use alloc::string::String;
+
+/// `account` followed by `/part` for each part: built by hand, as `format!` costs
+/// a policy more fuel than the rest of a recharge decision.
+fn key(account: &str, kind: &str, numbers: &[u64]) -> String {
+    let mut key = String::with_capacity(account.len() + kind.len() + 2 + numbers.len() * 11);
+    key.push_str(account);
+    key.push('/');
+    key.push_str(kind);
+    for number in numbers {
+        key.push('/');
+        push_decimal(&mut key, *number);
+    }
+    key
+}
+
+fn push_decimal(out: &mut String, mut number: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    for digit in &digits[at..] {
+        out.push(char::from(*digit));
+    }
+}
 
 /// Auto-recharge key of an attempt.
 pub(super) fn recharge(account: &str, seq: u32, attempt: u8) -> String {
-    format!("{account}/ar/{seq}/{attempt}")
+    key(account, "ar", &[u64::from(seq), u64::from(attempt)])
 }
 
 /// Top-up key.
 pub(super) fn top_up(account: &str, seq: u32) -> String {
-    format!("{account}/topup/{seq}")
+    key(account, "topup", &[u64::from(seq)])
 }
 
 /// Allocation key of an attempt.
 pub(super) fn allocation(account: &str, series: u32, period: u32, attempt: u8) -> String {
-    format!("{account}/alloc/{series}/{period}/{attempt}")
+    key(
+        account,
+        "alloc",
+        &[u64::from(series), u64::from(period), u64::from(attempt)],
+    )
 }
 
 /// What a timer is for.

@@ -106,6 +106,16 @@ impl Model {
             .as_ref()
             .is_some_and(|settings| settings.enabled)
     }
+
+    /// What counts against `month`'s limit: recharges of that month, succeeded or
+    /// in flight.
+    fn counted_in(&self, month: i64) -> Decimal {
+        self.recharges
+            .values()
+            .filter(|recharge| recharge.month == month && recharge.fate != Fate::Dead)
+            .map(|recharge| recharge.amount)
+            .sum()
+    }
 }
 
 /// The sequence number and attempt of an auto-recharge key `u1/ar/{seq}/{attempt}`.
@@ -279,6 +289,48 @@ fn apply(host: &mut FakeHost, model: &mut Model, op: &Op) -> Result<(), TestCase
             );
             recharge.attempts = attempt;
             recharge.awaiting_retry = false;
+            // R4: an attempt counts in the month it is made; one that crosses
+            // into a new month must fit that month's limit.
+            let month = month_index(charge.at).unwrap();
+            let moved = recharge.month != month;
+            recharge.month = month;
+            let limit = model
+                .settings
+                .as_ref()
+                .and_then(|settings| settings.monthly_limit);
+            if let Some(limit) = limit.filter(|_| moved) {
+                prop_assert!(
+                    model.counted_in(month) <= limit,
+                    "a retry over the monthly limit {limit}"
+                );
+            }
+        }
+    }
+    // A retry that fell in a new month whose limit has no room is not made, and
+    // the recharge ends: only then may a waiting retry vanish.
+    if host.state().recharge.is_none() {
+        let month = month_index(host.now).unwrap();
+        let limit = model
+            .settings
+            .as_ref()
+            .and_then(|settings| settings.monthly_limit);
+        let waiting: Vec<u32> = model
+            .recharges
+            .iter()
+            .filter(|(_, recharge)| recharge.fate == Fate::Live && recharge.awaiting_retry)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in waiting {
+            let amount = model.recharges[&seq].amount;
+            let moved = model.recharges[&seq].month != month;
+            let others = model.counted_in(month) - if moved { Decimal::ZERO } else { amount };
+            prop_assert!(
+                moved && limit.is_some_and(|limit| others + amount > limit),
+                "a waiting retry vanished without the monthly limit forbidding it"
+            );
+            if let Some(recharge) = model.recharges.get_mut(&seq) {
+                recharge.fate = Fate::Dead;
+            }
         }
     }
     let live = model

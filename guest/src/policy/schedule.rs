@@ -1,6 +1,6 @@
 //! Calendar arithmetic in UTC: monthly runs and retry delays.
 
-use chrono::{DateTime, Datelike, Months, Utc};
+use chrono::{DateTime, Months, Utc};
 
 use crate::model::Timestamp;
 
@@ -23,8 +23,27 @@ pub(super) fn nth_run(anchor: Timestamp, n: u32) -> Option<Timestamp> {
 /// The UTC calendar month of a point in time, as `year × 12 + month0`: months
 /// compare and follow each other as integers.
 pub(super) fn month_index(at: Timestamp) -> Option<i64> {
-    let at = DateTime::<Utc>::from_timestamp_millis(at)?;
-    Some(i64::from(at.year()) * 12 + i64::from(at.month0()))
+    // Integer civil-from-days (H. Hinnant): on the hot path of every recharge,
+    // where a calendar library costs more than the rest of the decision.
+    let days = at.div_euclid(86_400_000);
+    // About ±270,000 years, as far as calendars (and chrono) go.
+    if days.unsigned_abs() > 100_000_000 {
+        return None;
+    }
+    let shifted = days.checked_add(719_468)?;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let month0 = if month_from_march < 10 {
+        month_from_march + 2
+    } else {
+        month_from_march - 10
+    };
+    let year = year_of_era + era * 400 + i64::from(month0 < 2);
+    year.checked_mul(12)?.checked_add(month0)
 }
 
 /// When the retry after failed attempt `attempt` (1-based) runs, or `None` when
@@ -38,6 +57,22 @@ pub(super) fn retry_at(attempted_at: Timestamp, attempt: u8) -> Option<Timestamp
 mod tests {
     use super::*;
     use crate::policy::testing::at;
+    use chrono::Datelike;
+
+    #[test]
+    fn month_index_agrees_with_the_calendar() {
+        let day = 86_400_000i64;
+        let mut moment = -200 * 365 * day;
+        while moment < 400 * 365 * day {
+            let calendar = DateTime::<Utc>::from_timestamp_millis(moment).unwrap();
+            let expected = i64::from(calendar.year()) * 12 + i64::from(calendar.month0());
+            assert_eq!(month_index(moment), Some(expected), "{calendar}");
+            moment += 7 * day + 3_600_000 + 17;
+        }
+        assert_eq!(month_index(at("2028-02-29 23:59")), Some(2028 * 12 + 1));
+        assert_eq!(month_index(at("2027-01-01 00:00")), Some(2027 * 12));
+        assert_eq!(month_index(at("2026-12-31 23:59")), Some(2026 * 12 + 11));
+    }
 
     #[test]
     fn runs_clamp_to_month_end_without_drifting() {

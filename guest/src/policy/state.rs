@@ -352,8 +352,12 @@ impl Writer {
         self.0.push(value);
     }
 
-    fn unsigned(&mut self, value: u64) {
-        self.wide(u128::from(value));
+    fn unsigned(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.0.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.0.push(value as u8);
     }
 
     fn signed(&mut self, value: i64) {
@@ -373,7 +377,12 @@ impl Writer {
         // the cast and the zig-zag shift are lossless.
         self.byte(value.scale() as u8);
         let mantissa = value.mantissa();
-        self.wide(((mantissa << 1) ^ (mantissa >> 127)) as u128);
+        // Money fits 64 bits: the same varint, without 128-bit arithmetic (which
+        // wasm32 emulates).
+        match i64::try_from(mantissa) {
+            Ok(narrow) => self.signed(narrow),
+            Err(_) => self.wide(((mantissa << 1) ^ (mantissa >> 127)) as u128),
+        }
     }
 
     fn string(&mut self, value: &str) {
@@ -424,7 +433,20 @@ impl Reader<'_> {
     }
 
     fn unsigned(&mut self) -> Option<u64> {
-        self.wide(64).and_then(|value| u64::try_from(value).ok())
+        let mut value: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let byte = self.byte()?;
+            let part = u64::from(byte & 0x7f);
+            if shift >= 64 || (part << shift) >> shift != part {
+                return None;
+            }
+            value |= part << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+            shift += 7;
+        }
     }
 
     fn u32(&mut self) -> Option<u32> {
@@ -438,6 +460,12 @@ impl Reader<'_> {
 
     fn decimal(&mut self) -> Option<Decimal> {
         let scale = self.byte()?;
+        // Most mantissas fit 64 bits: read those without 128-bit arithmetic.
+        let mut probe = Reader { bytes: self.bytes };
+        if let Some(narrow) = probe.signed() {
+            self.bytes = probe.bytes;
+            return Decimal::try_from_i128_with_scale(i128::from(narrow), u32::from(scale)).ok();
+        }
         let zigzag = self.wide(98)?;
         let mantissa = ((zigzag >> 1) as i128) ^ -((zigzag & 1) as i128);
         Decimal::try_from_i128_with_scale(mantissa, u32::from(scale)).ok()

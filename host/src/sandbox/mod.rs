@@ -260,9 +260,8 @@ impl balance::HostAccount for SandboxState {
     }
 
     fn balance(&mut self, account: AccountHandle) -> wit::Decimal {
-        let balance = self
-            .view(&account)
-            .map(|snapshot| snapshot.balance)
+        let balance = role(&account)
+            .and_then(|who| self.ctx.balance(who).ok())
             .unwrap_or_default();
         self.decimal(balance)
     }
