@@ -27,6 +27,12 @@ pub struct Guardrails {
     pub max_auto_recharges_per_day: u32,
     /// Wake-ups one event may ask for.
     pub max_timers_per_event: usize,
+    /// Wake-ups an account may have pending.
+    pub max_pending_timers_per_account: usize,
+    /// Wake-ups one account may fire in one advance of the clock; past it, the
+    /// policy faults (a policy that keeps re-arming past wake-ups would
+    /// otherwise hold the clock forever).
+    pub max_timers_per_account_per_advance: u32,
     /// Notices one event may send.
     pub max_notices_per_event: usize,
     /// Size of a notice message, bytes.
@@ -44,6 +50,8 @@ impl Default for Guardrails {
             max_charges_per_event: 4,
             max_auto_recharges_per_day: 25,
             max_timers_per_event: 16,
+            max_pending_timers_per_account: 64,
+            max_timers_per_account_per_advance: 1_000,
             max_notices_per_event: 16,
             max_message_bytes: 1024,
             max_state_bytes: 64 * 1024,
@@ -372,6 +380,23 @@ impl Capabilities for EventContext {
             return Err(Refusal::Invalid(format!(
                 "more than {} wake-ups in one event",
                 self.guardrails.max_timers_per_event
+            )));
+        }
+        let stored = match &self.store {
+            Some(store) => store
+                .pending_timers(&account)
+                .map_err(|err| Refusal::Invalid(err.to_string()))?,
+            None => 0,
+        };
+        let asked = self
+            .timers
+            .iter()
+            .filter(|timer| timer.account == account)
+            .count();
+        if stored + asked >= self.guardrails.max_pending_timers_per_account {
+            return Err(Refusal::Invalid(format!(
+                "more than {} pending wake-ups",
+                self.guardrails.max_pending_timers_per_account
             )));
         }
         self.timers.push(Timer {

@@ -540,10 +540,12 @@ impl Platform {
     }
 
     /// What the account's policy keeps for it (settings, allocation), for reports.
+    ///
+    /// A report, not an event: a fault is returned, not recorded as a notice or
+    /// counted towards quarantine.
     pub fn describe(&self, id: &AccountId) -> Result<AccountView, HostError> {
         let (selected, mut ctx) = self.context(id)?;
-        let verdict = selected.policy.describe(&mut ctx).map(Ok);
-        self.settle_verdict(&selected, &ctx, verdict)
+        selected.policy.describe(&mut ctx).map_err(HostError::Fault)
     }
 
     /// Give `owner` (a user or agency) and its sub-accounts their own policy.
@@ -575,6 +577,8 @@ impl Platform {
     /// order, each at its own due time. With the system clock, fires what is due.
     pub fn advance_to(&self, at: Timestamp) -> Result<EventReport, HostError> {
         let mut report = EventReport::default();
+        let mut fired: HashMap<AccountId, u32> = HashMap::new();
+        let limit = self.guardrails.max_timers_per_account_per_advance;
         while let Some(stored) = self.store.next_timer(at)? {
             if let Clock::Simulated(now) = &self.clock {
                 now.fetch_max(stored.timer.due, Ordering::SeqCst);
@@ -584,6 +588,16 @@ impl Platform {
                 ..Batch::default()
             })?;
             let account = stored.timer.account.clone();
+            let count = fired.entry(account.clone()).or_default();
+            *count += 1;
+            if *count > limit {
+                // A runaway chain: fault once, then let its wake-ups lapse.
+                if *count == limit + 1 {
+                    let selected = self.tenants.select(&self.account(&account)?);
+                    self.report_fault(&selected, &account, &PolicyFault::Runaway(limit))?;
+                }
+                continue;
+            }
             match self.with_outbox(&account, || {
                 self.decide(&account, &Event::Timer(stored.timer.tag))
             }) {
@@ -778,6 +792,11 @@ impl Platform {
                 .map(|charge| charge.key.clone())
                 .collect(),
         };
+        eprintln!(
+            "PROBE fuel {} charges {}",
+            ctx.fuel_used,
+            ctx.charges().len()
+        );
         let mut batch = ctx.into_batch();
         batch.rated_calls = rated_calls;
         match self.store.commit(batch) {
@@ -803,7 +822,11 @@ impl Platform {
                 answer.map_err(HostError::Rejected)
             }
             Err(fault) => {
-                self.report_fault(selected, ctx, &fault)?;
+                let subject = ctx
+                    .account(recharge_guest::Role::Subject)
+                    .map(|account| account.id.clone())
+                    .ok_or_else(|| HostError::Invalid("event without a subject".into()))?;
+                self.report_fault(selected, &subject, &fault)?;
                 Err(HostError::Fault(fault))
             }
         }
@@ -812,17 +835,13 @@ impl Platform {
     fn report_fault(
         &self,
         selected: &Selected,
-        ctx: &EventContext,
+        subject: &AccountId,
         fault: &PolicyFault,
     ) -> Result<(), HostError> {
         let now = self.now();
-        let subject = ctx
-            .account(recharge_guest::Role::Subject)
-            .map(|account| account.id.clone())
-            .ok_or_else(|| HostError::Invalid("event without a subject".into()))?;
         let mut notifications = vec![Notification {
             at: now,
-            account: subject,
+            account: subject.clone(),
             kind: "policy_fault".into(),
             message: format!("{} ({})", fault, selected.policy.name()),
         }];

@@ -23,6 +23,9 @@ pub enum PolicyFault {
     /// The policy returned something the host cannot accept.
     #[error("policy misbehaved: {0}")]
     Malformed(String),
+    /// The policy kept waking itself up past the per-advance limit.
+    #[error("policy kept waking itself: {0} wake-ups in one advance of the clock")]
+    Runaway(u32),
     /// The policy could not be instantiated.
     #[error("policy could not start: {0}")]
     Instantiate(String),

@@ -154,6 +154,8 @@ pub trait Store: Send + Sync {
             .into_iter()
             .find(|pending| pending.key == key))
     }
+    /// How many wake-ups are pending for the account.
+    fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError>;
     /// The earliest timer due at or before `until`.
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError>;
     /// Every executed charge, in order.
@@ -177,6 +179,7 @@ struct Tables {
     notifications: Vec<Notification>,
     timers: BTreeMap<(Timestamp, u64), Timer>,
     timer_due: HashMap<u64, Timestamp>,
+    timers_pending: HashMap<AccountId, usize>,
     next_timer_id: u64,
     auto_recharges: HashMap<(AccountId, i64), u32>,
 }
@@ -238,14 +241,23 @@ impl Tables {
             self.charges.push(record);
         }
         for id in batch.fired {
-            if let Some(due) = self.timer_due.remove(&id) {
-                self.timers.remove(&(due, id));
+            let Some(due) = self.timer_due.remove(&id) else {
+                continue;
+            };
+            if let Some(timer) = self.timers.remove(&(due, id))
+                && let Some(pending) = self.timers_pending.get_mut(&timer.account)
+            {
+                *pending = pending.saturating_sub(1);
             }
         }
         for timer in batch.timers {
             let id = self.next_timer_id;
             self.next_timer_id += 1;
             self.timer_due.insert(id, timer.due);
+            *self
+                .timers_pending
+                .entry(timer.account.clone())
+                .or_default() += 1;
             self.timers.insert((timer.due, id), timer);
         }
         self.notifications.extend(batch.notifications);
@@ -326,6 +338,15 @@ impl Store for MemoryStore {
             .iter()
             .find(|pending| pending.key == key)
             .cloned())
+    }
+
+    fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
+        Ok(self
+            .tables()?
+            .timers_pending
+            .get(account)
+            .copied()
+            .unwrap_or(0))
     }
 
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {

@@ -5,7 +5,10 @@
 
 mod cli;
 mod contract;
+mod fuzz_smoke;
 mod guardrails;
+mod hostile;
+mod invariants;
 mod outbox;
 mod rules;
 mod scenarios;

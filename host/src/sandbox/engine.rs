@@ -9,7 +9,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::RechargePolicy;
 use super::{SandboxState, WasmPolicy};
@@ -52,7 +52,7 @@ impl Default for Limits {
 }
 
 /// Linear memory kept resident per pooled slot (see [`PolicyEngine::new`]).
-const RESIDENT_MEMORY_BYTES: usize = 256 << 10;
+const RESIDENT_MEMORY_BYTES: usize = 1 << 20;
 /// Table memory kept resident per pooled slot.
 const RESIDENT_TABLE_BYTES: usize = 16 << 10;
 
@@ -122,7 +122,10 @@ impl PolicyEngine {
             // reset those with memset and keep them mapped, instead of madvise
             // and page faults at every instantiation.
             .linear_memory_keep_resident(RESIDENT_MEMORY_BYTES)
-            .table_keep_resident(RESIDENT_TABLE_BYTES);
+            .table_keep_resident(RESIDENT_TABLE_BYTES)
+            // Where the kernel can say which pages a sandbox dirtied (Linux 6.7+),
+            // reset only those.
+            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
             .consume_fuel(true)

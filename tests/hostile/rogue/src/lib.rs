@@ -1,0 +1,431 @@
+//! The hostile corpus's policy: what it does depends on the subject account's id.
+//!
+//! On a usage event (and on queries, for the cases that answer), an account whose
+//! id starts with one of these prefixes misbehaves so (`tests/hostile/README.md`
+//! lists the outcome the host must give for each):
+//!
+//! - `spin`: loops forever.
+//! - `reply-spin`: asks for its id; its `cabi_realloc` loops while the host lowers it.
+//! - `reply-wild`: asks for its id; its `cabi_realloc` answers a pointer past memory.
+//! - `hoard`: allocates 1 MiB blocks until the allocator fails, then aborts.
+//! - `grow`: grows memory a page at a time until refused, and saves how far it got.
+//! - `huge`: asks the allocator for 1 GiB at once.
+//! - `recurse`: recurses until the stack runs out.
+//! - `trap`: charges, saves state, pauses, notifies and wakes, then traps.
+//! - `unsaved`, `negative`, `fraction`, `oversized`, `zero`, `scale`: one bad charge;
+//!   gives up with the refusal.
+//! - `foreign`: buys minutes for the bystander `calm`; gives up with the refusal.
+//! - `forge`: charges through an account handle it made up.
+//! - `hundred`: a hundred charge requests, ignoring refusals; saves the tally.
+//! - `past`: two wake-ups in the past; on each timer, notes its tag in its state.
+//! - `million`: a million wake-up requests, ignoring refusals; saves the tally.
+//! - `storm`: a wake-up now, and on every timer another one in the past.
+//! - `swarm`: a wake-up in a minute, and on every timer sixteen more a minute later.
+//! - `panic`: indexes past the end of a slice.
+//! - `fault`: traps on every event.
+//! - `bad-answer`: answers queries and describes with decimals of scale 200.
+//! - `chaos`: acts at random on every event (see [`chaos`]).
+//!
+//! Any other account, and every other event, is accepted doing nothing.
+#![no_std]
+
+extern crate alloc;
+
+mod chaos;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+wit_bindgen::generate!({
+    world: "recharge-policy",
+    path: "../../../wit",
+});
+
+use exports::recharge::policy::policy::{
+    AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind,
+};
+use recharge::policy::balance::Account;
+use recharge::policy::clock::{now, wake_me_at};
+use recharge::policy::notify::send;
+use recharge::policy::payment::request_charge;
+use recharge::policy::types::{
+    AccountStatus, AutoRechargeSettings, Decimal, MinutePurchase, NoticeKind, Purpose, Rates,
+    RechargeMode, Refusal,
+};
+
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// What `cabi_realloc` does: allocate, spin, or answer a wild pointer.
+static REALLOC_MODE: AtomicU8 = AtomicU8::new(REALLOC_NORMAL);
+const REALLOC_NORMAL: u8 = 0;
+const REALLOC_SPIN: u8 = 1;
+const REALLOC_WILD: u8 = 2;
+
+/// The canonical ABI's allocator, which the host calls to lower strings and lists
+/// into the guest; hostile on request.
+///
+/// # Safety
+/// Called by the component runtime with a valid old allocation, or none.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cabi_realloc(
+    old: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
+    use alloc::alloc::{Layout, alloc, realloc};
+    match REALLOC_MODE.load(Ordering::Relaxed) {
+        REALLOC_SPIN => {
+            let mut spins: u64 = 0;
+            loop {
+                spins = core::hint::black_box(spins.wrapping_add(1));
+            }
+        }
+        REALLOC_WILD => return (u32::MAX - 7) as usize as *mut u8,
+        _ => {}
+    }
+    if new_len == 0 {
+        return align as *mut u8;
+    }
+    // SAFETY: the runtime passes a power-of-two alignment and the old block's size.
+    let block = unsafe {
+        if old_len == 0 {
+            alloc(Layout::from_size_align_unchecked(new_len, align))
+        } else {
+            realloc(
+                old,
+                Layout::from_size_align_unchecked(old_len, align),
+                new_len,
+            )
+        }
+    };
+    if block.is_null() {
+        core::arch::wasm32::unreachable();
+    }
+    block
+}
+
+/// Byte comparison, which `str` and slice equality lower to (wasi-libc would
+/// provide it; this guest has no libc).
+///
+/// # Safety
+/// `a` and `b` point to at least `n` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    for offset in 0..n {
+        // SAFETY: the caller guarantees `n` readable bytes behind both pointers.
+        let (x, y) = unsafe { (*a.add(offset), *b.add(offset)) };
+        if x != y {
+            return i32::from(x) - i32::from(y);
+        }
+    }
+    0
+}
+
+/// Byte equality, as `memcmp`.
+///
+/// # Safety
+/// As [`memcmp`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: same contract.
+    unsafe { memcmp(a, b, n) }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+struct Rogue;
+
+fn cents(cents: i64) -> Decimal {
+    Decimal {
+        mantissa: cents,
+        scale: 2,
+    }
+}
+
+fn refusal_name(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::ForeignAccount => "foreign-account".into(),
+        Refusal::UnknownCard => "unknown-card".into(),
+        Refusal::BadAmount(why) => format!("bad-amount({why})"),
+        Refusal::PriceMismatch => "price-mismatch".into(),
+        Refusal::TooManyCharges => "too-many-charges".into(),
+        Refusal::DuplicateKey => "duplicate-key".into(),
+        Refusal::Invalid(why) => format!("invalid({why})"),
+    }
+}
+
+/// One charge; a refusal becomes the policy giving up.
+fn charge(
+    payer: &Account,
+    card: &str,
+    amount: Decimal,
+    purpose: Purpose,
+    key: &str,
+) -> Result<(), PolicyError> {
+    request_charge(payer, card, amount, &purpose, key)
+        .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = [depth; 64];
+    core::hint::black_box(&frame);
+    recurse(core::hint::black_box(depth + 1)) + frame[0]
+}
+
+/// Tally refusals by name: `accepted N, refused M (name...)`.
+fn tally(results: impl Iterator<Item = Result<(), Refusal>>) -> Vec<u8> {
+    let (mut accepted, mut refused) = (0u32, 0u32);
+    let mut names: Vec<String> = Vec::new();
+    for result in results {
+        match result {
+            Ok(()) => accepted += 1,
+            Err(refusal) => {
+                refused += 1;
+                let name = refusal_name(&refusal);
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    format!(
+        "accepted {accepted}, refused {refused} ({})",
+        names.join(", ")
+    )
+    .into_bytes()
+}
+
+fn misbehave(subject: &Account, parent: Option<&Account>, nonce: &str) -> Result<(), PolicyError> {
+    let id = subject.id();
+    let at = now();
+    let key = |n: u32| format!("{id}/{at}/{nonce}/{n}");
+    let prefix = |name: &str| id.starts_with(name);
+    if prefix("spin") {
+        let mut spins: u64 = 0;
+        loop {
+            spins = core::hint::black_box(spins.wrapping_add(1));
+        }
+    } else if prefix("reply-spin") {
+        REALLOC_MODE.store(REALLOC_SPIN, Ordering::Relaxed);
+        core::hint::black_box(subject.id());
+    } else if prefix("reply-wild") {
+        REALLOC_MODE.store(REALLOC_WILD, Ordering::Relaxed);
+        core::hint::black_box(subject.id());
+    } else if prefix("hoard") {
+        // Reserve without touching, so memory runs out long before fuel does.
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut block = Vec::<u8>::with_capacity(1 << 20);
+            block.push(1);
+            hoard.push(core::hint::black_box(block));
+        }
+    } else if prefix("grow") {
+        let before = core::arch::wasm32::memory_size(0);
+        let mut pages = before;
+        while core::arch::wasm32::memory_grow(0, 1) != usize::MAX {
+            pages += 1;
+        }
+        let refused_at = core::arch::wasm32::memory_size(0);
+        let note = format!("grew from {before} to {pages} pages, refused at {refused_at}");
+        subject
+            .set_state(note.as_bytes())
+            .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))?;
+    } else if prefix("huge") {
+        let block = Vec::<u8>::with_capacity(1 << 30);
+        core::hint::black_box(block);
+    } else if prefix("recurse") {
+        recurse(0);
+    } else if prefix("trap") {
+        charge(
+            subject,
+            "visa",
+            cents(10_00),
+            Purpose::AutoRecharge,
+            &key(0),
+        )?;
+        let _ = subject.set_state(b"poisoned");
+        let _ = subject.set_status(AccountStatus::Paused);
+        let _ = send(subject, NoticeKind::RechargeSucceeded, "never sent");
+        let _ = wake_me_at(subject, at + 60_000, 1);
+        core::arch::wasm32::unreachable();
+    } else if prefix("unsaved") {
+        charge(
+            subject,
+            "not-saved",
+            cents(10_00),
+            Purpose::AutoRecharge,
+            &key(0),
+        )?;
+    } else if prefix("negative") {
+        charge(subject, "visa", cents(-5_00), Purpose::TopUp, &key(0))?;
+    } else if prefix("fraction") {
+        let amount = Decimal {
+            mantissa: 10_001,
+            scale: 3,
+        };
+        charge(subject, "visa", amount, Purpose::AutoRecharge, &key(0))?;
+    } else if prefix("oversized") {
+        // 1,000.01: a cent over the cap.
+        charge(subject, "visa", cents(100_001), Purpose::TopUp, &key(0))?;
+    } else if prefix("zero") {
+        charge(subject, "visa", cents(0), Purpose::AutoRecharge, &key(0))?;
+    } else if prefix("scale") {
+        let amount = Decimal {
+            mantissa: i64::MAX,
+            scale: 255,
+        };
+        charge(subject, "visa", amount, Purpose::AutoRecharge, &key(0))?;
+    } else if prefix("foreign") {
+        let purchase = MinutePurchase {
+            beneficiary: "calm".into(),
+            basic_minutes: 10,
+            premium_minutes: 0,
+        };
+        charge(
+            subject,
+            "visa",
+            cents(90),
+            Purpose::Allocation(purchase),
+            &key(0),
+        )?;
+    } else if prefix("forge") {
+        // SAFETY: deliberately not a handle the host gave: the point of the case.
+        let forged = unsafe { Account::from_handle(7) };
+        let result = charge(&forged, "visa", cents(10_00), Purpose::TopUp, &key(0));
+        core::mem::forget(forged);
+        result?;
+    } else if prefix("hundred") {
+        let results = (0..100)
+            .map(|n| request_charge(subject, "visa", cents(1_00), &Purpose::TopUp, &key(n)));
+        subject
+            .set_state(&tally(results))
+            .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))?;
+    } else if prefix("past") {
+        let _ = wake_me_at(subject, 0, 1);
+        let _ = wake_me_at(subject, at - 86_400_000, 2);
+    } else if prefix("million") {
+        let results = (0..1_000_000u64).map(|n| wake_me_at(subject, at + 1 + n as i64, n));
+        subject
+            .set_state(&tally(results))
+            .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))?;
+    } else if prefix("storm") {
+        let _ = wake_me_at(subject, at, 0);
+    } else if prefix("swarm") {
+        let _ = wake_me_at(subject, at + 60_000, 0);
+    } else if prefix("panic") {
+        let cards = subject.cards();
+        let index = core::hint::black_box(cards.len() + 3);
+        core::hint::black_box(&cards[index]);
+    } else if prefix("fault") {
+        core::arch::wasm32::unreachable();
+    }
+    let _ = parent;
+    Ok(())
+}
+
+/// A timer: `past` notes which one fired and when; `storm` asks for another at
+/// once; `swarm` for sixteen more a minute later.
+fn woken(subject: &Account, tag: u64) -> Result<(), PolicyError> {
+    let id = subject.id();
+    if id.starts_with("past") {
+        let mut state = subject.state();
+        state.extend_from_slice(format!("woke {tag} at {};", now()).as_bytes());
+        subject
+            .set_state(&state)
+            .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))?;
+    } else if id.starts_with("storm") {
+        let _ = wake_me_at(subject, 0, tag + 1);
+    } else if id.starts_with("swarm") {
+        let at = now();
+        for n in 0..16 {
+            let _ = wake_me_at(subject, at + 60_000, tag * 16 + n);
+        }
+    } else if id.starts_with("fault") {
+        core::arch::wasm32::unreachable();
+    }
+    Ok(())
+}
+
+/// A decimal the host cannot take: scale 200.
+fn bad_decimal() -> Decimal {
+    Decimal {
+        mantissa: 1,
+        scale: 200,
+    }
+}
+
+impl Guest for Rogue {
+    fn handle(
+        event: Event,
+        subject: &Account,
+        parent: Option<&Account>,
+    ) -> Result<(), PolicyError> {
+        if subject.id().starts_with("chaos") {
+            return chaos::handle(&event, subject, parent);
+        }
+        // Misbehave on calls (and timers) only: the outcomes of its own charges
+        // come back as events too, and the tests count what one call does.
+        match &event {
+            Event::Usage(usage) => misbehave(subject, parent, &usage.call),
+            Event::Timer(tag) => woken(subject, *tag),
+            _ if subject.id().starts_with("fault") => core::arch::wasm32::unreachable(),
+            _ => Ok(()),
+        }
+    }
+
+    fn query(
+        _actor: String,
+        _what: QueryKind,
+        subject: &Account,
+        parent: Option<&Account>,
+    ) -> Result<Answer, PolicyError> {
+        if subject.id().starts_with("bad-answer") {
+            return Ok(Answer::Estimate(bad_decimal()));
+        }
+        if subject.id().starts_with("chaos") {
+            return Ok(Answer::Service(true));
+        }
+        misbehave(subject, parent, "query")?;
+        Ok(Answer::Service(true))
+    }
+
+    fn describe(subject: &Account) -> AccountView {
+        let auto_recharge = subject
+            .id()
+            .starts_with("bad-answer")
+            .then(|| AutoRechargeSettings {
+                enabled: true,
+                threshold: bad_decimal(),
+                amount: cents(10_00),
+                card: "visa".into(),
+                mode: RechargeMode::Fixed,
+                monthly_limit: None,
+            });
+        AccountView {
+            auto_recharge,
+            allocation: None,
+        }
+    }
+
+    fn estimate(_basic: i64, _premium: i64, _rates: Rates) -> Decimal {
+        cents(0)
+    }
+
+    fn minutes_for(_credit: Decimal, _rates: Rates) -> MinuteQuote {
+        MinuteQuote {
+            basic_minutes: 0,
+            premium_minutes: 0,
+        }
+    }
+}
+
+export!(Rogue);

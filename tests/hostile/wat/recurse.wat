@@ -1,0 +1,26 @@
+;; Deep recursion on the wasm stack itself (no shadow stack in linear memory):
+;; `handle` calls itself with a growing argument until the 512 KiB stack runs out.
+(module
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32) (param $size i32) (result i32)
+    (local $at i32)
+    (local.set $at (i32.and (i32.add (global.get $bump) (i32.const 15)) (i32.const -16)))
+    (global.set $bump (i32.add (local.get $at) (local.get $size)))
+    (local.get $at))
+  (func $down (param $depth i64) (result i64)
+    (i64.add
+      (call $down (i64.add (local.get $depth) (i64.const 1)))
+      (local.get $depth)))
+  (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)
+    (drop (call $down (i64.const 0)))
+    (i32.const 0))
+  (func (export "recharge:policy/policy@0.1.0#query") (param i32 i32 i32 i32 i32 i32) (result i32)
+    unreachable)
+  (func (export "recharge:policy/policy@0.1.0#describe") (param i32) (result i32)
+    (i32.const 0))
+  (func (export "recharge:policy/policy@0.1.0#estimate") (param i64 i64 i64 i32 i64 i32) (result i32)
+    (i32.const 0))
+  (func (export "recharge:policy/policy@0.1.0#minutes-for") (param i64 i32 i64 i32 i64 i32) (result i32)
+    (i32.const 0))
+)
