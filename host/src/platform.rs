@@ -792,11 +792,6 @@ impl Platform {
                 .map(|charge| charge.key.clone())
                 .collect(),
         };
-        eprintln!(
-            "PROBE fuel {} charges {}",
-            ctx.fuel_used,
-            ctx.charges().len()
-        );
         let mut batch = ctx.into_batch();
         batch.rated_calls = rated_calls;
         match self.store.commit(batch) {
