@@ -136,13 +136,15 @@ impl WasmPolicy {
             None => self.instantiate()?,
         };
         let store = &mut warm.store;
-        store.data_mut().ctx = std::mem::take(ctx);
+        // Lend the context by swapping it with the placeholder the store keeps:
+        // no allocation on the way in or out.
+        std::mem::swap(ctx, &mut store.data_mut().ctx);
         let outcome = store.set_fuel(limits.fuel).and_then(|()| {
             store.set_epoch_deadline(self.engine.deadline_ticks());
             call(&warm.instance, store)
         });
         let fuel_left = store.get_fuel().unwrap_or(0);
-        *ctx = std::mem::take(&mut store.data_mut().ctx);
+        std::mem::swap(ctx, &mut store.data_mut().ctx);
         ctx.fuel_used = limits.fuel.saturating_sub(fuel_left);
         match outcome {
             Ok(result) => {
