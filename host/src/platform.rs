@@ -484,12 +484,10 @@ impl Platform {
         id: &AccountId,
         settings: AutoRechargeSettings,
     ) -> Result<EventReport, HostError> {
-        self.account(actor)?;
-        let event = Event::SaveAutoRecharge {
-            actor: actor.0.clone(),
+        self.on_behalf(actor, id, |actor| Event::SaveAutoRecharge {
+            actor,
             settings,
-        };
-        self.with_outbox(id, || self.decide(id, &event))
+        })
     }
 
     /// `actor` saves a sub-account's monthly allocation (R7).
@@ -499,12 +497,7 @@ impl Platform {
         id: &AccountId,
         settings: AllocationSettings,
     ) -> Result<EventReport, HostError> {
-        self.account(actor)?;
-        let event = Event::SaveAllocation {
-            actor: actor.0.clone(),
-            settings,
-        };
-        self.with_outbox(id, || self.decide(id, &event))
+        self.on_behalf(actor, id, |actor| Event::SaveAllocation { actor, settings })
     }
 
     /// `actor` asks for a manual top-up of the account (R8).
@@ -515,12 +508,22 @@ impl Platform {
         card: &str,
         amount: Decimal,
     ) -> Result<EventReport, HostError> {
-        self.account(actor)?;
-        let event = Event::TopUp {
-            actor: actor.0.clone(),
+        self.on_behalf(actor, id, |actor| Event::TopUp {
+            actor,
             card: card.to_owned(),
             amount,
-        };
+        })
+    }
+
+    /// An event an actor asks for: the actor must exist; the policy decides.
+    fn on_behalf(
+        &self,
+        actor: &AccountId,
+        id: &AccountId,
+        event: impl FnOnce(String) -> Event,
+    ) -> Result<EventReport, HostError> {
+        self.account(actor)?;
+        let event = event(actor.0.clone());
         self.with_outbox(id, || self.decide(id, &event))
     }
 
