@@ -77,3 +77,51 @@ fn the_weekday_policy_passes_the_check() {
     );
     assert!(report.max_fuel < report.fuel_limit);
 }
+
+#[test]
+fn simulate_runs_the_weekday_policy_beside_the_default() {
+    let dir = workspace()
+        .join("target")
+        .join(format!("test-simulate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let component = dir.join("weekday.wasm");
+    std::fs::write(&component, weekday_refill()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_recharge"))
+        .arg("simulate")
+        .arg("--compare")
+        .arg(&component)
+        .arg("--json")
+        .arg("--chart")
+        .arg(dir.join("chart.svg"))
+        .env(
+            "RECHARGE_CACHE_DIR",
+            workspace().join("target").join("test-cache"),
+        )
+        .output()
+        .unwrap();
+    let chart = std::fs::read_to_string(dir.join("chart.svg"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    let (default, weekday) = (&runs[0], &runs[1]);
+    assert_eq!(default["policy"], "default");
+    assert_eq!(weekday["policy"], "weekday.wasm");
+    for run in runs {
+        assert_eq!(run["policy_faults"], 0, "{run}");
+        assert!(
+            run["charges"]["auto_recharge"]["count"].as_u64().unwrap() > 0,
+            "{run}"
+        );
+    }
+    // The weekday policy sells no allocations: the agency's saves are refused.
+    assert!(default["charges"]["allocation"]["count"].as_u64().unwrap() > 0);
+    assert_eq!(weekday["charges"]["allocation"]["count"], 0);
+    assert!(weekday["rejections"].as_u64().unwrap() > 0);
+    assert!(chart.unwrap().contains("<svg"));
+}
