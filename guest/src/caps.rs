@@ -26,6 +26,16 @@ pub trait Capabilities {
     fn balance(&self, who: Role) -> Result<Decimal, Refusal> {
         self.snapshot(who).map(|snapshot| snapshot.balance)
     }
+    /// The account's id. The policy puts it in every charge's key, so an
+    /// implementation may answer it without building a whole [`Snapshot`].
+    fn id(&self, who: Role) -> Result<String, Refusal> {
+        self.snapshot(who).map(|snapshot| snapshot.id)
+    }
+    /// Whether the account is serving. The policy reads it after every payment,
+    /// so an implementation may answer it without building a whole [`Snapshot`].
+    fn status(&self, who: Role) -> Result<Status, Refusal> {
+        self.snapshot(who).map(|snapshot| snapshot.status)
+    }
     /// Whether the account has a saved card with this id.
     fn has_card(&self, who: Role, card: &str) -> bool;
     /// The policy's own state for the account (empty when none was saved).

@@ -15,6 +15,8 @@
 extern crate alloc;
 
 pub mod caps;
+#[cfg(any(test, target_arch = "wasm32"))]
+mod heap;
 pub mod model;
 pub mod money;
 pub mod policy;

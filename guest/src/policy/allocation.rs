@@ -12,12 +12,13 @@ use super::keys::{self, TimerTag};
 use super::schedule::{nth_run, retry_at};
 use super::session::{Session, out_of_range, refused};
 use super::state::{Allocation, MAX_ATTEMPTS, Purchase, State};
+use super::text::{Message, concat, push_signed, push_unsigned};
 use crate::caps::{Capabilities, Role};
 use crate::model::{
     AllocationSettings, AllocationView, ChargeOutcome, MinutePurchase, Notice, PaymentOutcome,
     PolicyError, Purpose, Rates, Refusal,
 };
-use crate::money::{allocation_price, display};
+use crate::money::allocation_price;
 
 /// R7: the parent agency saves the subject's allocation. Non-zero with none
 /// active buys at once and anchors the schedule; while active it changes what
@@ -27,7 +28,7 @@ pub(super) fn save<C: Capabilities>(
     actor: &str,
     settings: &AllocationSettings,
 ) -> Result<(), PolicyError> {
-    authorize(Action::SaveAllocation, actor, &session.subject)?;
+    authorize(Action::SaveAllocation, actor, session.subject()?)?;
     if settings.basic_minutes < 0 {
         return Err(PolicyError::InvalidSettings(
             "basic_minutes must be 0 or more".into(),
@@ -174,7 +175,7 @@ fn request<C: Capabilities>(
         return Ok(());
     };
     let card = allocation.settings.card.clone();
-    let subject = session.subject_id();
+    let subject = session.subject_id()?.into_owned();
     let key = keys::allocation(
         &subject,
         allocation.series,
@@ -199,18 +200,21 @@ pub(super) fn on_outcome<C: Capabilities>(
     outcome: &PaymentOutcome,
     bought: &MinutePurchase,
 ) -> Result<(), PolicyError> {
-    let subject = &session.subject.id;
-    let current = session.state.allocation.as_ref().and_then(|allocation| {
-        allocation.purchase.filter(|purchase| {
-            !purchase.awaiting_retry
-                && keys::allocation(
-                    subject,
-                    allocation.series,
-                    purchase.period,
-                    purchase.attempt,
-                ) == outcome.key
+    let current = {
+        let subject = session.subject_id()?;
+        session.state.allocation.as_ref().and_then(|allocation| {
+            allocation.purchase.filter(|purchase| {
+                !purchase.awaiting_retry
+                    && keys::is_allocation(
+                        &outcome.key,
+                        &subject,
+                        allocation.series,
+                        purchase.period,
+                        purchase.attempt,
+                    )
+            })
         })
-    });
+    };
     match (current, outcome.outcome) {
         (Some(purchase), ChargeOutcome::Succeeded) => {
             if let Some(allocation) = &mut session.state.allocation {
@@ -230,9 +234,13 @@ pub(super) fn on_outcome<C: Capabilities>(
 }
 
 fn describe_purchase(subject: &str, basic_minutes: i64, premium_minutes: i64) -> String {
-    format!(
-        "allocation of {basic_minutes} basic and {premium_minutes} premium minutes for {subject}"
-    )
+    let mut text = String::from("allocation of ");
+    push_signed(&mut text, basic_minutes);
+    text.push_str(" basic and ");
+    push_signed(&mut text, premium_minutes);
+    text.push_str(" premium minutes for ");
+    text.push_str(subject);
+    text
 }
 
 fn succeeded<C: Capabilities>(
@@ -240,15 +248,16 @@ fn succeeded<C: Capabilities>(
     outcome: &PaymentOutcome,
     bought: &MinutePurchase,
 ) -> Result<(), PolicyError> {
-    let message = format!(
-        "{} succeeded: {} charged",
-        describe_purchase(
+    let message = Message::new()
+        .text(&describe_purchase(
             &bought.beneficiary,
             bought.basic_minutes,
-            bought.premium_minutes
-        ),
-        display(outcome.amount)
-    );
+            bought.premium_minutes,
+        ))
+        .text(" succeeded: ")
+        .money(outcome.amount)
+        .text(" charged")
+        .finish();
     session.notify_parent(Notice::AllocationSucceeded, &message)
 }
 
@@ -257,7 +266,9 @@ fn attempt_failed<C: Capabilities>(
     purchase: Purchase,
 ) -> Result<(), PolicyError> {
     let Some(at) = retry_at(purchase.attempted_at, purchase.attempt) else {
-        let how = format!("failed after {MAX_ATTEMPTS} attempts");
+        let mut how = String::from("failed after ");
+        push_unsigned(&mut how, MAX_ATTEMPTS.into());
+        how.push_str(" attempts");
         return final_failure(session, purchase, &how);
     };
     let Some(allocation) = &mut session.state.allocation else {
@@ -286,14 +297,16 @@ fn final_failure<C: Capabilities>(
     if let Some(allocation) = &mut session.state.allocation {
         allocation.purchase = None;
     }
-    let message = format!(
-        "{} {how}: nothing charged",
-        describe_purchase(
-            &session.subject.id,
+    let message = concat(&[
+        &describe_purchase(
+            &session.subject_id()?,
             purchase.basic_minutes,
-            purchase.premium_minutes
-        )
-    );
+            purchase.premium_minutes,
+        ),
+        " ",
+        how,
+        ": nothing charged",
+    ]);
     session.notify_parent(Notice::AllocationFailed, &message)
 }
 

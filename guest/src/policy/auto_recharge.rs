@@ -2,18 +2,22 @@
 //! outcomes with retries, pause and resume.
 
 use alloc::{format, string::String};
+use core::mem;
 use rust_decimal::Decimal;
 
 use super::auth::{Action, authorize};
 use super::keys::{self, TimerTag};
 use super::schedule::{month_index, retry_at};
 use super::session::{Session, out_of_range, refused};
-use super::state::{self, MAX_ATTEMPTS, Recharge};
+use super::state::{self, MAX_ATTEMPTS, MonthlyUsage, Recharge, State};
+use super::text::{Message, push_unsigned};
 use crate::caps::{Capabilities, Role};
 use crate::model::{
     AutoRechargeSettings, ChargeOutcome, Mode, Notice, PaymentOutcome, PolicyError, Purpose,
 };
-use crate::money::{display, is_whole_cents, whole_cents_up};
+use crate::money::{
+    at_common_scale, compare, from_parts, is_whole_cents, rescaled, to_parts, whole_cents_up,
+};
 
 /// R1: save the subject's settings. Only the subject itself may; disabling is
 /// always accepted as given; a rejected save changes nothing.
@@ -22,12 +26,13 @@ pub(super) fn save<C: Capabilities>(
     actor: &str,
     settings: &AutoRechargeSettings,
 ) -> Result<(), PolicyError> {
-    authorize(Action::SaveAutoRecharge, actor, &session.subject)?;
+    authorize(Action::SaveAutoRecharge, actor, session.subject()?)?;
     validate(settings)?;
     if settings.enabled && !session.has_card(Role::Subject, &settings.card) {
         return Err(PolicyError::PaymentMethodRequired(format!(
             "card {} is not a saved card of {}",
-            settings.card, session.subject.id
+            settings.card,
+            session.subject_id()?
         )));
     }
     let previous = session.state.auto.replace(settings.clone());
@@ -80,18 +85,19 @@ fn cancel_pending_retry<C: Capabilities>(session: &mut Session<'_, C>) {
 }
 
 /// The usage hot path: one state read and one balance read when nothing is to
-/// be done, which is nearly always.
+/// be done, which is nearly always; no snapshot even when a recharge triggers.
 pub(super) fn on_usage(caps: &mut impl Capabilities, has_parent: bool) -> Result<(), PolicyError> {
     let bytes = caps.state(Role::Subject);
     let Some(threshold) = state::recharge_gate(&bytes) else {
         return Ok(());
     };
-    if caps.balance(Role::Subject).map_err(refused)? >= threshold {
+    let balance = caps.balance(Role::Subject).map_err(refused)?;
+    if compare(balance, threshold).is_ge() {
         return Ok(());
     }
-    let mut session = Session::with_state(caps, has_parent, bytes)?;
-    trigger(&mut session)?;
-    session.commit()
+    Session::run_usage(caps, has_parent, bytes, balance, |session| {
+        trigger_after_gate(session, balance)
+    })
 }
 
 /// R6: the subject updated a card: the suspension ends at once.
@@ -102,36 +108,68 @@ pub(super) fn on_card_updated<C: Capabilities>(session: &mut Session<'_, C>) {
 /// R2–R4: while enabled, not suspended and with nothing in flight, a balance
 /// strictly below the threshold requests one charge, within the monthly limit.
 pub(super) fn trigger<C: Capabilities>(session: &mut Session<'_, C>) -> Result<(), PolicyError> {
-    let Some(settings) = session
+    if !may_trigger(&session.state) {
+        return Ok(());
+    }
+    let balance = session.balance()?;
+    let below = session
         .state
         .auto
         .as_ref()
-        .filter(|settings| settings.enabled)
-    else {
-        return Ok(());
-    };
-    let balance = session.subject.balance;
-    if session.state.suspended || session.state.recharge.is_some() || balance >= settings.threshold
-    {
+        .is_some_and(|settings| compare(balance, settings.threshold).is_lt());
+    if !below {
         return Ok(());
     }
+    recharge(session, balance)
+}
+
+/// [`trigger`] after a usage event's gate ([`state::recharge_gate`]) found the
+/// balance below the threshold it read from these very state bytes: the state
+/// may still have failed to decode, but needs no second comparison.
+fn trigger_after_gate<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    balance: Decimal,
+) -> Result<(), PolicyError> {
+    if !may_trigger(&session.state) {
+        return Ok(());
+    }
+    recharge(session, balance)
+}
+
+/// Enabled, not suspended and with nothing in flight (R2).
+fn may_trigger(state: &State) -> bool {
+    let enabled = state.auto.as_ref().is_some_and(|settings| settings.enabled);
+    enabled && !state.suspended && state.recharge.is_none()
+}
+
+/// R3–R4: a charge for a balance below the threshold, within the monthly limit.
+fn recharge<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    balance: Decimal,
+) -> Result<(), PolicyError> {
+    let Some(settings) = session.state.auto.as_ref() else {
+        return Ok(());
+    };
     let amount =
         recharge_amount(settings, balance).ok_or_else(|| out_of_range("auto-recharge amount"))?;
     let limit = settings.monthly_limit;
     let now = session.now();
     let month = month_index(now).ok_or_else(|| out_of_range("current time"))?;
-    if let Some(limit) = limit {
-        let total = session.state.usage.charged_in(month).checked_add(amount);
-        if total.is_none_or(|total| total > limit) {
-            return limit_reached(session, month, amount, limit);
-        }
+    let charged = session.state.usage.charged_in(month);
+    // A month's first recharge needs no addition: `0 + amount` is `amount`.
+    let total = if charged.is_zero() {
+        Some(amount)
+    } else {
+        charged.checked_add(amount)
+    };
+    if let Some(limit) = limit
+        && total.is_none_or(|total| compare(total, limit).is_gt())
+    {
+        return limit_reached(session, month, amount, limit);
     }
     let seq = session.take_seq()?;
-    session
-        .state
-        .usage
-        .add(month, amount)
-        .ok_or_else(|| out_of_range("monthly auto-recharge total"))?;
+    let charged = total.ok_or_else(|| out_of_range("monthly auto-recharge total"))?;
+    session.state.usage = MonthlyUsage { month, charged };
     let recharge = Recharge {
         seq,
         attempt: 1,
@@ -151,6 +189,9 @@ fn recharge_amount(settings: &AutoRechargeSettings, balance: Decimal) -> Option<
     let amount = match settings.mode {
         Mode::Fixed => {
             let unit = settings.amount;
+            if let Some(amount) = whole_units_in_integers(settings.threshold, balance, unit) {
+                return Some(amount);
+            }
             let gap = settings.threshold.checked_sub(balance)?;
             units_to_close(gap, unit)?.checked_mul(unit)?
         }
@@ -159,9 +200,48 @@ fn recharge_amount(settings: &AutoRechargeSettings, balance: Decimal) -> Option<
     (amount > Decimal::ZERO).then_some(amount)
 }
 
+/// Fixed mode's amount in 64-bit integers, the decimal arithmetic's value and
+/// scale (the unit's), for amounts that fit; `None` leaves the case to it.
+fn whole_units_in_integers(threshold: Decimal, balance: Decimal, unit: Decimal) -> Option<Decimal> {
+    let ((threshold, threshold_scale), (balance, balance_scale)) =
+        (to_parts(threshold)?, to_parts(balance)?);
+    let (unit, unit_scale) = to_parts(unit)?;
+    if unit <= 0 {
+        return None;
+    }
+    let scale = threshold_scale.max(balance_scale).max(unit_scale);
+    let gap = rescaled(threshold, threshold_scale, scale)?.checked_sub(rescaled(
+        balance,
+        balance_scale,
+        scale,
+    )?)?;
+    let unit_at_scale = rescaled(unit, unit_scale, scale)?;
+    let units = if gap <= 0 {
+        1
+    } else {
+        (gap - 1) / unit_at_scale + 1
+    };
+    from_parts(units.checked_mul(unit)?, unit_scale)
+}
+
 /// The smallest k >= 1 with `k × unit >= gap`, in integers at a common scale
-/// (a decimal division costs a wasm policy thousands of instructions).
+/// (a decimal division costs a wasm policy thousands of instructions), 64-bit
+/// ones when the amounts fit (128-bit ones are emulated in wasm).
 fn units_to_close(gap: Decimal, unit: Decimal) -> Option<Decimal> {
+    if let Some((gap, unit)) = at_common_scale(gap, unit) {
+        return match (gap, unit) {
+            (_, ..=0) => None,
+            (..=0, _) => Some(Decimal::ONE),
+            _ => from_parts((gap - 1) / unit + 1, 0),
+        };
+    }
+    units_to_close_wide(gap, unit)
+}
+
+/// [`units_to_close`] for amounts beyond 64 bits, out of line.
+#[cold]
+#[inline(never)]
+fn units_to_close_wide(gap: Decimal, unit: Decimal) -> Option<Decimal> {
     if unit <= Decimal::ZERO {
         return None;
     }
@@ -175,7 +255,7 @@ fn units_to_close(gap: Decimal, unit: Decimal) -> Option<Decimal> {
     };
     let (gap, unit) = (at_scale(gap)?, at_scale(unit)?);
     let units = gap.checked_add(unit - 1)? / unit;
-    Some(Decimal::from_i128_with_scale(units.max(1), 0))
+    Decimal::try_from_i128_with_scale(units.max(1), 0).ok()
 }
 
 /// R4: no charge; the first time this month, a notice.
@@ -189,11 +269,12 @@ fn limit_reached<C: Capabilities>(
         return Ok(());
     }
     session.state.limit_notice_month = Some(month);
-    let message = format!(
-        "auto-recharge of {} not made: it would exceed the monthly limit of {}",
-        display(amount),
-        display(limit)
-    );
+    let message = Message::new()
+        .text("auto-recharge of ")
+        .money(amount)
+        .text(" not made: it would exceed the monthly limit of ")
+        .money(limit)
+        .finish();
     session.notify(Notice::RechargeLimitReached, &message)
 }
 
@@ -204,23 +285,29 @@ fn request<C: Capabilities>(
     session: &mut Session<'_, C>,
     recharge: Recharge,
 ) -> Result<(), PolicyError> {
-    let Some(card) = session
-        .state
-        .auto
-        .as_ref()
-        .map(|settings| settings.card.clone())
-    else {
+    if session.state.auto.is_none() {
         session.state.recharge = None;
         return Ok(());
-    };
-    let key = keys::recharge(&session.subject.id, recharge.seq, recharge.attempt);
-    match session.charge(
+    }
+    let key = keys::recharge(&session.subject_id()?, recharge.seq, recharge.attempt);
+    // The card is lent out of the settings for the call rather than cloned.
+    let card = session
+        .state
+        .auto
+        .as_mut()
+        .map(|settings| mem::take(&mut settings.card))
+        .unwrap_or_default();
+    let charged = session.charge(
         Role::Subject,
         &card,
         recharge.amount,
         Purpose::AutoRecharge,
         &key,
-    ) {
+    );
+    if let Some(settings) = &mut session.state.auto {
+        settings.card = card;
+    }
+    match charged {
         Ok(()) => Ok(()),
         Err(_) => attempt_failed(session, recharge),
     }
@@ -231,11 +318,13 @@ pub(super) fn on_outcome<C: Capabilities>(
     session: &mut Session<'_, C>,
     outcome: &PaymentOutcome,
 ) -> Result<(), PolicyError> {
-    let subject = &session.subject.id;
-    let current = session.state.recharge.filter(|recharge| {
-        !recharge.awaiting_retry
-            && keys::recharge(subject, recharge.seq, recharge.attempt) == outcome.key
-    });
+    let current = {
+        let subject = session.subject_id()?;
+        session.state.recharge.filter(|recharge| {
+            !recharge.awaiting_retry
+                && keys::is_recharge(&outcome.key, &subject, recharge.seq, recharge.attempt)
+        })
+    };
     match (current, outcome.outcome) {
         (Some(_), ChargeOutcome::Succeeded) => {
             session.state.recharge = None;
@@ -255,9 +344,10 @@ fn succeeded<C: Capabilities>(
     session: &mut Session<'_, C>,
     amount: Decimal,
 ) -> Result<(), PolicyError> {
-    let what = format!("auto-recharge of {}", display(amount));
-    session.notify(Notice::RechargeSucceeded, &format!("{what} succeeded"))?;
-    session.payment_succeeded(&what)
+    let what = |message: Message| message.text("auto-recharge of ").money(amount);
+    let notice = what(Message::new()).text(" succeeded").finish();
+    session.notify(Notice::RechargeSucceeded, &notice)?;
+    session.payment_succeeded(what)
 }
 
 /// R5: retry 5 min, 30 min, then 2 h after the failed attempt; after the last
@@ -274,7 +364,10 @@ fn attempt_failed<C: Capabilities>(
     let retry = retry_at(recharge.attempted_at, recharge.attempt).filter(|_| enabled);
     let Some(at) = retry else {
         let how = if recharge.attempt >= MAX_ATTEMPTS {
-            format!("failed after {} attempts", recharge.attempt)
+            let mut how = String::from("failed after ");
+            push_unsigned(&mut how, recharge.attempt.into());
+            how.push_str(" attempts");
+            how
         } else {
             String::from("failed")
         };
@@ -302,7 +395,12 @@ fn final_failure<C: Capabilities>(
 ) -> Result<(), PolicyError> {
     session.state.recharge = None;
     session.state.usage.remove(recharge.month, recharge.amount);
-    let what = format!("auto-recharge of {} {how}", display(recharge.amount));
+    let what = Message::new()
+        .text("auto-recharge of ")
+        .money(recharge.amount)
+        .text(" ")
+        .text(how)
+        .finish();
     session.notify(Notice::RechargeFailed, &what)?;
     if !session
         .state
@@ -408,6 +506,66 @@ mod tests {
         assert_eq!(recharge_amount(&target, d("-3.5")), Some(d("53.50")));
     }
 
+    /// R3 in decimal arithmetic throughout: what the integer paths must match,
+    /// scale included.
+    fn decimal_amount(settings: &AutoRechargeSettings, balance: Decimal) -> Option<Decimal> {
+        let amount = match settings.mode {
+            Mode::Fixed => {
+                let (unit, gap) = (settings.amount, settings.threshold.checked_sub(balance)?);
+                if unit <= Decimal::ZERO {
+                    return None;
+                }
+                let units = if gap <= Decimal::ZERO {
+                    Decimal::ONE
+                } else {
+                    let scale = gap.scale().max(unit.scale());
+                    let at_scale = |value: Decimal| -> Option<i128> {
+                        value
+                            .mantissa()
+                            .checked_mul(10i128.checked_pow(scale - value.scale())?)
+                    };
+                    let (gap, unit) = (at_scale(gap)?, at_scale(unit)?);
+                    Decimal::try_from_i128_with_scale(gap.checked_add(unit - 1)? / unit, 0).ok()?
+                };
+                units.checked_mul(unit)?
+            }
+            Mode::Target => settings
+                .amount
+                .checked_sub(balance)?
+                .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToPositiveInfinity),
+        };
+        (amount > Decimal::ZERO).then_some(amount)
+    }
+
+    fn money() -> impl proptest::strategy::Strategy<Value = Decimal> {
+        use proptest::prelude::*;
+        let mantissa = prop_oneof![
+            -100_000i128..100_000,
+            any::<i64>().prop_map(i128::from),
+            -(1i128 << 96) + 1..(1i128 << 96),
+        ];
+        (mantissa, 0u32..=28)
+            .prop_map(|(mantissa, scale)| Decimal::from_i128_with_scale(mantissa, scale))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn amounts_match_decimal_arithmetic(
+            threshold in money(),
+            amount in money(),
+            balance in money(),
+            target in proptest::bool::ANY,
+        ) {
+            let mode = if target { Mode::Target } else { Mode::Fixed };
+            let mut settings = settings(mode, "0", "0");
+            settings.threshold = threshold;
+            settings.amount = amount;
+            let (fast, exact) = (recharge_amount(&settings, balance), decimal_amount(&settings, balance));
+            proptest::prop_assert_eq!(fast, exact);
+            proptest::prop_assert_eq!(fast.map(|fast| fast.scale()), exact.map(|exact| exact.scale()));
+        }
+    }
+
     #[test]
     fn overflow_and_bad_units_are_none() {
         let huge = settings(Mode::Fixed, "1", "79228162514264337593543950335");
@@ -416,5 +574,8 @@ mod tests {
         assert_eq!(recharge_amount(&zero, d("0")), None);
         let negative = settings(Mode::Fixed, "1", "-1");
         assert_eq!(recharge_amount(&negative, d("0")), None);
+        // More units than a decimal holds: out of range, not a trap.
+        let tiny = settings(Mode::Fixed, "100000000000000000000", "0.0000000001");
+        assert_eq!(recharge_amount(&tiny, d("0")), None);
     }
 }

@@ -16,39 +16,53 @@
 
 use alloc::string::String;
 
+use super::text::{push_unsigned, strip_unsigned};
+
 /// `account` followed by `/part` for each part: built by hand, as `format!` costs
 /// a policy more fuel than the rest of a recharge decision.
 fn key(account: &str, kind: &str, numbers: &[u64]) -> String {
-    let mut key = String::with_capacity(account.len() + kind.len() + 2 + numbers.len() * 11);
+    let mut key = String::with_capacity(account.len() + kind.len() + 1 + numbers.len() * 21);
     key.push_str(account);
     key.push('/');
     key.push_str(kind);
     for number in numbers {
         key.push('/');
-        push_decimal(&mut key, *number);
+        push_unsigned(&mut key, *number);
     }
     key
 }
 
-fn push_decimal(out: &mut String, mut number: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (number % 10) as u8;
-        number /= 10;
-        if number == 0 {
-            break;
+/// Whether `key` is the key [`key`] makes of the same parts, read without
+/// building it.
+fn is_key(key: &str, account: &str, kind: &str, numbers: &[u64]) -> bool {
+    let Some(mut rest) = key
+        .as_bytes()
+        .strip_prefix(account.as_bytes())
+        .and_then(|rest| rest.strip_prefix(b"/"))
+        .and_then(|rest| rest.strip_prefix(kind.as_bytes()))
+    else {
+        return false;
+    };
+    for number in numbers {
+        match rest
+            .strip_prefix(b"/")
+            .and_then(|tail| strip_unsigned(tail, *number))
+        {
+            Some(tail) => rest = tail,
+            None => return false,
         }
     }
-    for digit in &digits[at..] {
-        out.push(char::from(*digit));
-    }
+    rest.is_empty()
 }
 
 /// Auto-recharge key of an attempt.
 pub(super) fn recharge(account: &str, seq: u32, attempt: u8) -> String {
     key(account, "ar", &[u64::from(seq), u64::from(attempt)])
+}
+
+/// Whether `key` is the auto-recharge key of this attempt.
+pub(super) fn is_recharge(key: &str, account: &str, seq: u32, attempt: u8) -> bool {
+    is_key(key, account, "ar", &[u64::from(seq), u64::from(attempt)])
 }
 
 /// Top-up key.
@@ -59,6 +73,22 @@ pub(super) fn top_up(account: &str, seq: u32) -> String {
 /// Allocation key of an attempt.
 pub(super) fn allocation(account: &str, series: u32, period: u32, attempt: u8) -> String {
     key(
+        account,
+        "alloc",
+        &[u64::from(series), u64::from(period), u64::from(attempt)],
+    )
+}
+
+/// Whether `key` is the allocation key of this attempt.
+pub(super) fn is_allocation(
+    key: &str,
+    account: &str,
+    series: u32,
+    period: u32,
+    attempt: u8,
+) -> bool {
+    is_key(
+        key,
         account,
         "alloc",
         &[u64::from(series), u64::from(period), u64::from(attempt)],
@@ -178,5 +208,25 @@ mod tests {
         assert_eq!(recharge("u1", 3, 2), "u1/ar/3/2");
         assert_eq!(top_up("u1", 4), "u1/topup/4");
         assert_eq!(allocation("s1", 2, 0, 1), "s1/alloc/2/0/1");
+    }
+
+    #[test]
+    fn keys_are_recognised_exactly() {
+        assert!(is_recharge("u1/ar/3/2", "u1", 3, 2));
+        assert!(is_allocation("s1/alloc/2/0/1", "s1", 2, 0, 1));
+        for other in [
+            "u1/ar/3/21",
+            "u1/ar/3/",
+            "u1/ar/32",
+            "u11/ar/3/2",
+            "u1/ar/3/2/",
+            "u/ar/3/2",
+            "",
+            "u1/topup/3/2",
+        ] {
+            assert!(!is_recharge(other, "u1", 3, 2), "{other}");
+        }
+        assert!(!is_allocation("s1/alloc/2/0/1", "s1", 2, 0, 2));
+        assert!(is_recharge("a/b/ar/1/1", "a/b", 1, 1));
     }
 }

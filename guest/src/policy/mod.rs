@@ -31,6 +31,7 @@ mod schedule;
 mod service;
 mod session;
 mod state;
+mod text;
 mod top_up;
 
 #[cfg(test)]
@@ -64,43 +65,44 @@ pub fn handle(
     if let Event::Usage(_) = event {
         return auto_recharge::on_usage(caps, has_parent);
     }
-    let mut session = Session::open(caps, has_parent)?;
+    Session::run(caps, has_parent, |session| apply(event, session))
+}
+
+/// A non-usage event's rules, then the auto-recharge trigger (R2).
+fn apply<C: Capabilities>(event: &Event, session: &mut Session<'_, C>) -> Result<(), PolicyError> {
     match event {
         Event::Usage(_) => {}
         Event::SaveAutoRecharge { actor, settings } => {
-            auto_recharge::save(&mut session, actor, settings)?
+            auto_recharge::save(session, actor, settings)?
         }
-        Event::SaveAllocation { actor, settings } => {
-            allocation::save(&mut session, actor, settings)?
-        }
+        Event::SaveAllocation { actor, settings } => allocation::save(session, actor, settings)?,
         Event::TopUp {
             actor,
             card,
             amount,
-        } => top_up::request(&mut session, actor, card, *amount)?,
-        Event::CardUpdated(_) => auto_recharge::on_card_updated(&mut session),
+        } => top_up::request(session, actor, card, *amount)?,
+        Event::CardUpdated(_) => auto_recharge::on_card_updated(session),
         Event::PaymentOutcome(outcome) => match &outcome.purpose {
-            Purpose::AutoRecharge => auto_recharge::on_outcome(&mut session, outcome)?,
-            Purpose::TopUp => top_up::on_outcome(&mut session, outcome)?,
-            Purpose::Allocation(bought) => allocation::on_outcome(&mut session, outcome, bought)?,
+            Purpose::AutoRecharge => auto_recharge::on_outcome(session, outcome)?,
+            Purpose::TopUp => top_up::on_outcome(session, outcome)?,
+            Purpose::Allocation(bought) => allocation::on_outcome(session, outcome, bought)?,
         },
         Event::Timer(tag) => match TimerTag::decode(*tag) {
             Some(TimerTag::RechargeRetry { seq, attempt }) => {
-                auto_recharge::on_retry_timer(&mut session, seq, attempt)?
+                auto_recharge::on_retry_timer(session, seq, attempt)?
             }
             Some(TimerTag::AllocationRun { series, period }) => {
-                allocation::on_run_timer(&mut session, series, period)?
+                allocation::on_run_timer(session, series, period)?
             }
             Some(TimerTag::AllocationRetry {
                 series,
                 period,
                 attempt,
-            }) => allocation::on_retry_timer(&mut session, series, period, attempt)?,
+            }) => allocation::on_retry_timer(session, series, period, attempt)?,
             None => {}
         },
     }
-    auto_recharge::trigger(&mut session)?;
-    session.commit()
+    auto_recharge::trigger(session)
 }
 
 /// Answer `actor`'s query about the subject: the subject itself or its parent

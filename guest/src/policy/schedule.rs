@@ -43,7 +43,8 @@ pub(super) fn month_index(at: Timestamp) -> Option<i64> {
         month_from_march - 10
     };
     let year = year_of_era + era * 400 + i64::from(month0 < 2);
-    year.checked_mul(12)?.checked_add(month0)
+    // The bound on days keeps the year within ±300,000: no overflow.
+    Some(year * 12 + month0)
 }
 
 /// When the retry after failed attempt `attempt` (1-based) runs, or `None` when

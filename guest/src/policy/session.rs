@@ -1,10 +1,12 @@
-//! One event's working set: the capabilities, the subject's snapshot and the
-//! decoded state, written back once at the end if it changed.
+//! One event's working set: the capabilities, what was read of the subject
+//! (each piece on first need: the snapshot is the dearest read), and the decoded
+//! state, written back once at the end if it changed.
 
-use alloc::{string::String, vec::Vec};
+use alloc::{borrow::Cow, vec::Vec};
 use rust_decimal::Decimal;
 
 use super::state::State;
+use super::text::{Message, concat};
 use crate::caps::{Capabilities, Role, describe_refusal};
 use crate::model::{Notice, PolicyError, Purpose, Rates, Refusal, Snapshot, Status, Timestamp};
 
@@ -23,38 +25,119 @@ pub(super) struct Session<'c, C: Capabilities> {
     caps: &'c mut C,
     /// Whether the subject's parent agency was handed to the event.
     pub has_parent: bool,
-    /// The subject as the event began (its status kept up to date).
-    pub subject: Snapshot,
+    /// The subject's wallet balance as the event began, once read.
+    balance: Option<Decimal>,
+    /// The subject's status, kept up to date, once read.
+    status: Option<Status>,
+    /// The subject as the event began (its status kept up to date), once read.
+    subject: Option<Snapshot>,
     /// The policy's state for the subject.
     pub state: State,
     loaded: Vec<u8>,
 }
 
 impl<'c, C: Capabilities> Session<'c, C> {
-    /// Read the subject's state and snapshot.
-    pub fn open(caps: &'c mut C, has_parent: bool) -> Result<Self, PolicyError> {
+    /// Run `rules` over the subject's state, then write the state back if it
+    /// changed; on an error nothing is written. The subject itself is read when
+    /// a rule first needs it.
+    pub fn run(
+        caps: &'c mut C,
+        has_parent: bool,
+        rules: impl FnOnce(&mut Self) -> Result<(), PolicyError>,
+    ) -> Result<(), PolicyError> {
         let loaded = caps.state(Role::Subject);
-        Session::with_state(caps, has_parent, loaded)
+        Session::run_with(caps, has_parent, loaded, None, rules)
     }
 
-    /// Like [`Session::open`], with state bytes already read.
-    pub fn with_state(
+    /// [`Session::run`] for a usage event, which has read the state bytes and
+    /// the balance already (the snapshot is the dearest read of the usage hot
+    /// path, and the trigger needs only the balance and the id).
+    pub fn run_usage(
         caps: &'c mut C,
         has_parent: bool,
         loaded: Vec<u8>,
-    ) -> Result<Self, PolicyError> {
-        let subject = caps.snapshot(Role::Subject).map_err(refused)?;
-        Ok(Session {
-            state: State::decode(&loaded),
+        balance: Decimal,
+        rules: impl FnOnce(&mut Self) -> Result<(), PolicyError>,
+    ) -> Result<(), PolicyError> {
+        Session::run_with(caps, has_parent, loaded, Some(balance), rules)
+    }
+
+    // The session stays where it is built, its state decoded in place: it is a
+    // few hundred bytes, and a wasm policy pays a unit of fuel for every byte it
+    // moves.
+    fn run_with(
+        caps: &'c mut C,
+        has_parent: bool,
+        loaded: Vec<u8>,
+        balance: Option<Decimal>,
+        rules: impl FnOnce(&mut Self) -> Result<(), PolicyError>,
+    ) -> Result<(), PolicyError> {
+        let mut session = Session {
+            balance,
+            status: None,
+            subject: None,
+            state: State::default(),
             caps,
             has_parent,
-            subject,
             loaded,
-        })
+        };
+        session.state.load(&session.loaded);
+        rules(&mut session)?;
+        session.commit()
+    }
+
+    /// The subject's wallet balance as the event began: an event changes no
+    /// balance (charges run after it commits).
+    pub fn balance(&mut self) -> Result<Decimal, PolicyError> {
+        if let Some(balance) = self.balance {
+            return Ok(balance);
+        }
+        let balance = match &self.subject {
+            Some(subject) => subject.balance,
+            None => self.caps.balance(Role::Subject).map_err(refused)?,
+        };
+        self.balance = Some(balance);
+        Ok(balance)
+    }
+
+    /// The subject's status, kept up to date.
+    fn status(&mut self) -> Result<Status, PolicyError> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let status = match &self.subject {
+            Some(subject) => subject.status,
+            None => self.caps.status(Role::Subject).map_err(refused)?,
+        };
+        self.status = Some(status);
+        Ok(status)
+    }
+
+    /// The subject as the event began, its status kept up to date.
+    pub fn subject(&mut self) -> Result<&Snapshot, PolicyError> {
+        match &mut self.subject {
+            Some(subject) => Ok(subject),
+            unread @ None => {
+                let mut subject = self.caps.snapshot(Role::Subject).map_err(refused)?;
+                if let Some(status) = self.status {
+                    subject.status = status;
+                }
+                Ok(unread.insert(subject))
+            }
+        }
+    }
+
+    /// The subject's id, for keys and messages: borrowed from the snapshot once
+    /// read, else asked for alone.
+    pub fn subject_id(&self) -> Result<Cow<'_, str>, PolicyError> {
+        match &self.subject {
+            Some(subject) => Ok(Cow::Borrowed(&subject.id)),
+            None => self.caps.id(Role::Subject).map(Cow::Owned).map_err(refused),
+        }
     }
 
     /// Write the state back if the event changed it.
-    pub fn commit(self) -> Result<(), PolicyError> {
+    fn commit(&mut self) -> Result<(), PolicyError> {
         // A fresh state that stayed fresh is not worth writing.
         if self.loaded.is_empty() && self.state == State::default() {
             return Ok(());
@@ -129,23 +212,29 @@ impl<'c, C: Capabilities> Session<'c, C> {
 
     /// Pause the subject (R5), noticing it once.
     pub fn pause(&mut self, reason: &str) -> Result<(), PolicyError> {
-        if self.subject.status == Status::Paused {
+        if self.status()? == Status::Paused {
             return Ok(());
         }
         self.set_status(Status::Paused)?;
-        let message = alloc::format!("account paused: {reason}");
+        let message = concat(&["account paused: ", reason]);
         self.notify(Notice::AccountPaused, &message)
     }
 
     /// A payment of the subject succeeded (R6): the suspension ends and a paused
-    /// account resumes.
-    pub fn payment_succeeded(&mut self, what: &str) -> Result<(), PolicyError> {
+    /// account resumes. `what` writes what the payment was, should a notice
+    /// need it.
+    pub fn payment_succeeded(
+        &mut self,
+        what: impl FnOnce(Message) -> Message,
+    ) -> Result<(), PolicyError> {
         self.state.suspended = false;
-        if self.subject.status != Status::Paused {
+        if self.status()? != Status::Paused {
             return Ok(());
         }
         self.set_status(Status::Active)?;
-        let message = alloc::format!("account resumed: {what} succeeded");
+        let message = what(Message::new().text("account resumed: "))
+            .text(" succeeded")
+            .finish();
         self.notify(Notice::AccountResumed, &message)
     }
 
@@ -153,12 +242,10 @@ impl<'c, C: Capabilities> Session<'c, C> {
         self.caps
             .set_status(Role::Subject, status)
             .map_err(refused)?;
-        self.subject.status = status;
+        self.status = Some(status);
+        if let Some(subject) = &mut self.subject {
+            subject.status = status;
+        }
         Ok(())
-    }
-
-    /// The subject's id, for keys and messages.
-    pub fn subject_id(&self) -> String {
-        self.subject.id.clone()
     }
 }

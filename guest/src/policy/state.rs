@@ -1,15 +1,13 @@
 //! What the policy keeps for one account, and its compact binary form.
 //!
 //! The state travels as the account's opaque state bytes. Its first byte is the
-//! format version; anything empty, of another version or undecodable reads as a
-//! fresh state, so bad bytes can never make the policy panic.
+//! format version; anything empty, of an unknown version or undecodable reads as
+//! a fresh state, so bad bytes can never make the policy panic.
 //!
-//! Version 1 layout (integers are LEB128 varints, signed ones zig-zag encoded; a
-//! decimal is its scale byte then its zig-zag mantissa; a string is its byte length
-//! then its UTF-8 bytes):
+//! Both versions hold the same fields in the same order:
 //!
 //! ```text
-//! version = 1, flags (see the FLAG_* constants)
+//! version, flags (see the FLAG_* constants)
 //! [AUTO] threshold, amount, card, [LIMIT] monthly_limit
 //! seq, usage.month, usage.charged, [NOTICE] limit_notice_month
 //! [RECHARGE] seq, attempt, amount, attempted_at, month, awaiting_retry
@@ -18,16 +16,30 @@
 //!              premium attempted_at awaiting_retry)
 //! ```
 //!
-//! The threshold sits at a fixed offset right after the flags, so the usage hot
-//! path ([`recharge_gate`]) can decide "nothing to do" without decoding the rest.
+//! Version 2, written now, has fixed-width fields, little-endian: a `u32` in 4
+//! bytes, an `i64` in 8, a decimal in the 16 bytes of `Decimal::serialize`, a
+//! string as its `u32` byte length then its UTF-8 bytes; attempts and 0 | 1
+//! markers take a byte. A wasm policy reads and writes that with a load or a
+//! store per field, where varints cost a loop per byte.
+//!
+//! Version 1, still read, has LEB128 varints instead (signed ones zig-zag
+//! encoded; a decimal is its scale byte then its zig-zag mantissa, a string its
+//! varint length then its bytes).
+//!
+//! The threshold sits at a fixed offset right after the flags in both, so the
+//! usage hot path ([`recharge_gate`]) can decide "nothing to do" without decoding
+//! the rest.
 
-use alloc::{string::String, vec::Vec};
+use alloc::{boxed::Box, string::String, vec::Vec};
 use rust_decimal::Decimal;
 
 use crate::model::{AllocationSettings, AutoRechargeSettings, Mode, Timestamp};
+use crate::money;
 
 /// The current format version, the state's first byte.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The first format, with varints: still read, no longer written.
+const VERSION_1: u8 = 1;
 
 const FLAG_AUTO: u8 = 0x01;
 const FLAG_ENABLED: u8 = 0x02;
@@ -153,24 +165,51 @@ pub(super) struct Purchase {
 /// auto-recharge cannot trigger now (never saved, disabled, suspended, or a
 /// recharge already in flight). Reads three fields and allocates nothing.
 pub(super) fn recharge_gate(bytes: &[u8]) -> Option<Decimal> {
-    let (&version, rest) = bytes.split_first()?;
-    let (&flags, rest) = rest.split_first()?;
+    let [version, flags, rest @ ..] = bytes else {
+        return None;
+    };
     let ready = FLAG_AUTO | FLAG_ENABLED;
-    if version != VERSION || flags & (ready | FLAG_SUSPENDED | FLAG_RECHARGE) != ready {
+    if flags & (ready | FLAG_SUSPENDED | FLAG_RECHARGE) != ready {
         return None;
     }
-    Reader { bytes: rest }.decimal()
+    match *version {
+        VERSION => Fixed(rest).decimal(),
+        VERSION_1 => Varints(rest).decimal(),
+        _ => None,
+    }
 }
 
 impl State {
-    /// Decode state bytes; anything empty or undecodable is a fresh state.
+    /// Decode state bytes of either version; anything empty or undecodable is a
+    /// fresh state.
     pub fn decode(bytes: &[u8]) -> State {
-        decode(bytes).unwrap_or_default()
+        let mut state = State::default();
+        state.load(bytes);
+        state
+    }
+
+    /// Decode into this fresh state, in place: a state is a few hundred bytes,
+    /// and a wasm policy pays a unit of fuel for every byte it moves.
+    pub fn load(&mut self, bytes: &[u8]) {
+        let read = match bytes.split_first() {
+            Some((&VERSION, rest)) => self.read(Fixed(rest)),
+            Some((&VERSION_1, rest)) => self.read_version_1(rest),
+            _ => None,
+        };
+        if read.is_none() {
+            *self = State::default();
+        }
+    }
+
+    /// Version 1, out of line: read once per account, then written anew.
+    #[cold]
+    #[inline(never)]
+    fn read_version_1(&mut self, bytes: &[u8]) -> Option<()> {
+        self.read(Varints(bytes))
     }
 
     /// Encode to the current format.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Writer(Vec::with_capacity(64));
         let mut flags = 0;
         if let Some(auto) = &self.auto {
             flags |= FLAG_AUTO;
@@ -196,6 +235,11 @@ impl State {
         if self.limit_notice_month.is_some() {
             flags |= FLAG_NOTICE;
         }
+        let mut bytes = alloc::vec![0; self.encoded_len()];
+        let mut out = Writer {
+            bytes: &mut bytes,
+            at: 0,
+        };
         out.byte(VERSION);
         out.byte(flags);
         if let Some(auto) = &self.auto {
@@ -206,202 +250,170 @@ impl State {
                 out.decimal(limit);
             }
         }
-        out.unsigned(u64::from(self.seq));
-        out.signed(self.usage.month);
+        out.u32(self.seq);
+        out.i64(self.usage.month);
         out.decimal(self.usage.charged);
         if let Some(month) = self.limit_notice_month {
-            out.signed(month);
+            out.i64(month);
         }
         if let Some(recharge) = &self.recharge {
-            out.unsigned(u64::from(recharge.seq));
+            out.u32(recharge.seq);
             out.byte(recharge.attempt);
             out.decimal(recharge.amount);
-            out.signed(recharge.attempted_at);
-            out.signed(recharge.month);
+            out.i64(recharge.attempted_at);
+            out.i64(recharge.month);
             out.byte(u8::from(recharge.awaiting_retry));
         }
         if let Some(allocation) = &self.allocation {
-            out.signed(allocation.settings.basic_minutes);
-            out.signed(allocation.settings.premium_minutes);
+            out.i64(allocation.settings.basic_minutes);
+            out.i64(allocation.settings.premium_minutes);
             out.string(&allocation.settings.card);
-            out.unsigned(u64::from(allocation.series));
-            out.signed(allocation.anchor);
-            out.unsigned(u64::from(allocation.next_period));
+            out.u32(allocation.series);
+            out.i64(allocation.anchor);
+            out.u32(allocation.next_period);
             match allocation.last_paid {
                 Some(period) => {
                     out.byte(1);
-                    out.unsigned(u64::from(period));
+                    out.u32(period);
                 }
                 None => out.byte(0),
             }
             match &allocation.purchase {
                 Some(purchase) => {
                     out.byte(1);
-                    out.unsigned(u64::from(purchase.period));
+                    out.u32(purchase.period);
                     out.byte(purchase.attempt);
-                    out.signed(purchase.basic_minutes);
-                    out.signed(purchase.premium_minutes);
-                    out.signed(purchase.attempted_at);
+                    out.i64(purchase.basic_minutes);
+                    out.i64(purchase.premium_minutes);
+                    out.i64(purchase.attempted_at);
                     out.byte(u8::from(purchase.awaiting_retry));
                 }
                 None => out.byte(0),
             }
         }
-        out.0
+        debug_assert_eq!(out.at, out.bytes.len(), "encoded_len is exact");
+        bytes
+    }
+
+    /// The exact length of the encoded state, to allocate it once and write it
+    /// in place.
+    fn encoded_len(&self) -> usize {
+        const DECIMAL: usize = 16;
+        let mut len = 2 + 4 + 8 + DECIMAL;
+        if let Some(auto) = &self.auto {
+            len += 2 * DECIMAL + 4 + auto.card.len();
+            if auto.monthly_limit.is_some() {
+                len += DECIMAL;
+            }
+        }
+        if self.limit_notice_month.is_some() {
+            len += 8;
+        }
+        if self.recharge.is_some() {
+            len += 4 + 1 + DECIMAL + 8 + 8 + 1;
+        }
+        if let Some(allocation) = &self.allocation {
+            len += 8 + 8 + 4 + allocation.settings.card.len() + 4 + 8 + 4 + 1 + 1;
+            if allocation.last_paid.is_some() {
+                len += 4;
+            }
+            if allocation.purchase.is_some() {
+                len += 4 + 1 + 8 + 8 + 8 + 1;
+            }
+        }
+        len
     }
 }
 
-fn decode(bytes: &[u8]) -> Option<State> {
-    let mut input = Reader { bytes };
-    if input.byte()? != VERSION {
-        return None;
-    }
-    let flags = input.byte()?;
-    let has = |flag: u8| flags & flag != 0;
-    let auto = if has(FLAG_AUTO) {
-        Some(AutoRechargeSettings {
-            enabled: has(FLAG_ENABLED),
-            threshold: input.decimal()?,
-            amount: input.decimal()?,
-            card: input.string()?,
-            mode: if has(FLAG_TARGET) {
-                Mode::Target
-            } else {
-                Mode::Fixed
-            },
-            monthly_limit: if has(FLAG_LIMIT) {
-                Some(input.decimal()?)
-            } else {
-                None
-            },
-        })
-    } else {
-        None
-    };
-    let seq = input.u32()?;
-    let usage = MonthlyUsage {
-        month: input.signed()?,
-        charged: input.decimal()?,
-    };
-    let limit_notice_month = if has(FLAG_NOTICE) {
-        Some(input.signed()?)
-    } else {
-        None
-    };
-    let recharge = if has(FLAG_RECHARGE) {
-        Some(Recharge {
-            seq: input.u32()?,
-            attempt: input.attempt()?,
-            amount: input.decimal()?,
-            attempted_at: input.signed()?,
-            month: input.signed()?,
-            awaiting_retry: input.flag()?,
-        })
-    } else {
-        None
-    };
-    let allocation = if has(FLAG_ALLOCATION) {
-        Some(Allocation {
-            settings: AllocationSettings {
-                basic_minutes: input.signed()?,
-                premium_minutes: input.signed()?,
+impl State {
+    /// Fill in the fields of a fresh state from the bytes after the version
+    /// byte, in either format; `None` (leaving the state half read) for bytes
+    /// that format did not write.
+    fn read(&mut self, mut input: impl Fields) -> Option<()> {
+        let flags = input.byte()?;
+        let has = |flag: u8| flags & flag != 0;
+        self.suspended = has(FLAG_SUSPENDED);
+        if has(FLAG_AUTO) {
+            self.auto = Some(AutoRechargeSettings {
+                enabled: has(FLAG_ENABLED),
+                threshold: input.decimal()?,
+                amount: input.decimal()?,
                 card: input.string()?,
-            },
-            series: input.u32()?,
-            anchor: input.signed()?,
-            next_period: input.u32()?,
-            last_paid: if input.flag()? {
-                Some(input.u32()?)
-            } else {
-                None
-            },
-            purchase: if input.flag()? {
-                Some(Purchase {
-                    period: input.u32()?,
-                    attempt: input.attempt()?,
-                    basic_minutes: input.signed()?,
-                    premium_minutes: input.signed()?,
-                    attempted_at: input.signed()?,
-                    awaiting_retry: input.flag()?,
-                })
-            } else {
-                None
-            },
-        })
-    } else {
-        None
-    };
-    if !input.bytes.is_empty() {
-        return None;
-    }
-    Some(State {
-        auto,
-        suspended: has(FLAG_SUSPENDED),
-        seq,
-        usage,
-        limit_notice_month,
-        recharge,
-        allocation,
-    })
-}
-
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn byte(&mut self, value: u8) {
-        self.0.push(value);
-    }
-
-    fn unsigned(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.0.push((value as u8) | 0x80);
-            value >>= 7;
+                mode: if has(FLAG_TARGET) {
+                    Mode::Target
+                } else {
+                    Mode::Fixed
+                },
+                monthly_limit: if has(FLAG_LIMIT) {
+                    Some(input.decimal()?)
+                } else {
+                    None
+                },
+            });
         }
-        self.0.push(value as u8);
-    }
-
-    fn signed(&mut self, value: i64) {
-        self.unsigned(((value << 1) ^ (value >> 63)) as u64);
-    }
-
-    fn wide(&mut self, mut value: u128) {
-        while value >= 0x80 {
-            self.0.push((value as u8) | 0x80);
-            value >>= 7;
+        self.seq = input.u32()?;
+        self.usage = MonthlyUsage {
+            month: input.i64()?,
+            charged: input.decimal()?,
+        };
+        if has(FLAG_NOTICE) {
+            self.limit_notice_month = Some(input.i64()?);
         }
-        self.0.push(value as u8);
-    }
-
-    fn decimal(&mut self, value: Decimal) {
-        // A decimal's scale is at most 28 and its mantissa fits 96 bits, so both
-        // the cast and the zig-zag shift are lossless.
-        self.byte(value.scale() as u8);
-        let mantissa = value.mantissa();
-        // Money fits 64 bits: the same varint, without 128-bit arithmetic (which
-        // wasm32 emulates).
-        match i64::try_from(mantissa) {
-            Ok(narrow) => self.signed(narrow),
-            Err(_) => self.wide(((mantissa << 1) ^ (mantissa >> 127)) as u128),
+        if has(FLAG_RECHARGE) {
+            self.recharge = Some(Recharge {
+                seq: input.u32()?,
+                attempt: input.attempt()?,
+                amount: input.decimal()?,
+                attempted_at: input.i64()?,
+                month: input.i64()?,
+                awaiting_retry: input.flag()?,
+            });
         }
-    }
-
-    fn string(&mut self, value: &str) {
-        self.unsigned(value.len() as u64);
-        self.0.extend_from_slice(value.as_bytes());
+        if has(FLAG_ALLOCATION) {
+            self.allocation = Some(Allocation {
+                settings: AllocationSettings {
+                    basic_minutes: input.i64()?,
+                    premium_minutes: input.i64()?,
+                    card: input.string()?,
+                },
+                series: input.u32()?,
+                anchor: input.i64()?,
+                next_period: input.u32()?,
+                last_paid: if input.flag()? {
+                    Some(input.u32()?)
+                } else {
+                    None
+                },
+                purchase: if input.flag()? {
+                    Some(Purchase {
+                        period: input.u32()?,
+                        attempt: input.attempt()?,
+                        basic_minutes: input.i64()?,
+                        premium_minutes: input.i64()?,
+                        attempted_at: input.i64()?,
+                        awaiting_retry: input.flag()?,
+                    })
+                } else {
+                    None
+                },
+            });
+        }
+        input.is_empty().then_some(())
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
+/// How a format reads each kind of field; `None` for bytes it did not write.
+trait Fields {
+    fn byte(&mut self) -> Option<u8>;
+    fn u32(&mut self) -> Option<u32>;
+    fn i64(&mut self) -> Option<i64>;
+    fn decimal(&mut self) -> Option<Decimal>;
+    fn string(&mut self) -> Option<String>;
+    /// Whether every byte was read.
+    fn is_empty(&self) -> bool;
 
-impl Reader<'_> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&first, rest) = self.bytes.split_first()?;
-        self.bytes = rest;
-        Some(first)
-    }
-
+    /// A 0 | 1 marker.
+    #[inline(always)]
     fn flag(&mut self) -> Option<bool> {
         match self.byte()? {
             0 => Some(false),
@@ -410,10 +422,92 @@ impl Reader<'_> {
         }
     }
 
+    /// An attempt number, 1 to [`MAX_ATTEMPTS`].
+    #[inline(always)]
     fn attempt(&mut self) -> Option<u8> {
         Some(self.byte()?).filter(|attempt| (1..=MAX_ATTEMPTS).contains(attempt))
     }
+}
 
+/// The decimal of the 16 bytes of `Decimal::serialize`, if they are one: flags
+/// with only a sign and a scale of at most 28.
+#[inline(always)]
+fn decimal_from_words(bytes: [u8; 16]) -> Option<Decimal> {
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let flags = word(0);
+    let scale = (flags >> 16) & 0xff;
+    if flags & !0x80ff_0000 != 0 || scale > Decimal::MAX_SCALE {
+        return None;
+    }
+    Some(Decimal::from_parts(
+        word(4),
+        word(8),
+        word(12),
+        flags & 0x8000_0000 != 0,
+        scale,
+    ))
+}
+
+/// Version 2 fields.
+struct Fixed<'a>(&'a [u8]);
+
+impl Fixed<'_> {
+    #[inline(always)]
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+}
+
+impl Fields for Fixed<'_> {
+    #[inline(always)]
+    fn byte(&mut self) -> Option<u8> {
+        let (&first, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(first)
+    }
+
+    #[inline(always)]
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+
+    #[inline(always)]
+    fn i64(&mut self) -> Option<i64> {
+        self.take().map(i64::from_le_bytes)
+    }
+
+    #[inline(always)]
+    fn decimal(&mut self) -> Option<Decimal> {
+        self.take().and_then(decimal_from_words)
+    }
+
+    #[inline(always)]
+    fn string(&mut self) -> Option<String> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        if len > self.0.len() {
+            return None;
+        }
+        let (text, rest) = self.0.split_at(len);
+        self.0 = rest;
+        // Through a boxed `str`: its allocation costs a wasm policy less fuel
+        // than a `String`'s.
+        let text = core::str::from_utf8(text).ok()?;
+        Some(String::from(Box::<str>::from(text)))
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Version 1 fields.
+struct Varints<'a>(&'a [u8]);
+
+impl Varints<'_> {
     /// A varint of at most `bits` significant bits.
     fn wide(&mut self, bits: u32) -> Option<u128> {
         let mut value: u128 = 0;
@@ -448,12 +542,20 @@ impl Reader<'_> {
             shift += 7;
         }
     }
+}
+
+impl Fields for Varints<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&first, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(first)
+    }
 
     fn u32(&mut self) -> Option<u32> {
         self.unsigned().and_then(|value| u32::try_from(value).ok())
     }
 
-    fn signed(&mut self) -> Option<i64> {
+    fn i64(&mut self) -> Option<i64> {
         let value = self.unsigned()?;
         Some(((value >> 1) as i64) ^ -((value & 1) as i64))
     }
@@ -461,11 +563,11 @@ impl Reader<'_> {
     fn decimal(&mut self) -> Option<Decimal> {
         let scale = self.byte()?;
         // Most mantissas fit 64 bits: read those without 128-bit arithmetic.
-        let mut probe = Reader { bytes: self.bytes };
-        if let Some(narrow) = probe.signed() {
-            self.bytes = probe.bytes;
-            return Decimal::try_from_i128_with_scale(i128::from(narrow), u32::from(scale)).ok();
+        let wide = self.0;
+        if let Some(mantissa) = self.i64() {
+            return money::from_parts(mantissa, scale);
         }
+        self.0 = wide;
         let zigzag = self.wide(98)?;
         let mantissa = ((zigzag >> 1) as i128) ^ -((zigzag & 1) as i128);
         Decimal::try_from_i128_with_scale(mantissa, u32::from(scale)).ok()
@@ -473,12 +575,61 @@ impl Reader<'_> {
 
     fn string(&mut self) -> Option<String> {
         let len = usize::try_from(self.unsigned()?).ok()?;
-        if len > self.bytes.len() {
+        if len > self.0.len() {
             return None;
         }
-        let (text, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
+        let (text, rest) = self.0.split_at(len);
+        self.0 = rest;
         core::str::from_utf8(text).ok().map(String::from)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Version 2 output, written in place into bytes of exactly the encoded length
+/// ([`State::encoded_len`]): fixed-width fields become single stores, where
+/// appending each would call into `Vec`'s slice copying. A length that fell
+/// short would be a bug, and panics rather than write a truncated state.
+struct Writer<'a> {
+    bytes: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, value: [u8; N]) {
+        self.bytes[self.at..self.at + N].copy_from_slice(&value);
+        self.at += N;
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, value: u8) {
+        self.put([value]);
+    }
+
+    #[inline(always)]
+    fn u32(&mut self, value: u32) {
+        self.put(value.to_le_bytes());
+    }
+
+    #[inline(always)]
+    fn i64(&mut self, value: i64) {
+        self.put(value.to_le_bytes());
+    }
+
+    #[inline(always)]
+    fn decimal(&mut self, value: Decimal) {
+        self.put(value.serialize());
+    }
+
+    #[inline(always)]
+    fn string(&mut self, value: &str) {
+        // The host keeps a state under 64 KiB, far from `u32::MAX`.
+        self.u32(u32::try_from(value.len()).unwrap_or(u32::MAX));
+        self.bytes[self.at..self.at + value.len()].copy_from_slice(value.as_bytes());
+        self.at += value.len();
     }
 }
 
@@ -566,10 +717,61 @@ mod tests {
         assert_eq!(State::decode(&state.encode()), state);
     }
 
+    /// `full_state()` as version 1 wrote it.
+    const FULL_STATE_V1: &[u8] = &[
+        1, 255, 2, 184, 23, 0, 20, 6, 118, 105, 115, 97, 45, 49, 2, 160, 156, 1, 7, 242, 251, 2, 2,
+        240, 46, 240, 251, 2, 7, 3, 2, 160, 31, 141, 218, 150, 1, 242, 251, 2, 1, 200, 1, 254, 255,
+        255, 255, 255, 255, 255, 255, 255, 1, 11, 97, 103, 101, 110, 99, 121, 45, 99, 97, 114, 100,
+        3, 128, 192, 226, 133, 227, 104, 12, 1, 11, 1, 11, 2, 200, 1, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 1, 192, 143, 135, 134, 227, 104, 0,
+    ];
+
+    #[test]
+    fn version_1_states_still_read() {
+        assert_eq!(State::decode(FULL_STATE_V1), full_state());
+        for len in 0..FULL_STATE_V1.len() {
+            assert_eq!(
+                State::decode(&FULL_STATE_V1[..len]),
+                State::default(),
+                "prefix {len}"
+            );
+        }
+        // `Decimal::MIN` charged in month -3: a 96-bit mantissa.
+        let wide = [
+            1, 0, 0, 5, 0, 253, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 63,
+        ];
+        let mut state = State::default();
+        state.usage.month = -3;
+        state.usage.charged = Decimal::MIN;
+        assert_eq!(State::decode(&wide), state);
+        // Read once, written back in the current version.
+        assert_eq!(State::decode(FULL_STATE_V1).encode()[0], VERSION);
+        let mut ready = full_state();
+        ready.suspended = false;
+        ready.recharge = None;
+        let mut bytes = FULL_STATE_V1.to_vec();
+        bytes[1] &= !(FLAG_SUSPENDED | FLAG_RECHARGE);
+        assert_eq!(recharge_gate(&bytes), Some(d("15.00")));
+    }
+
+    #[test]
+    fn decimals_keep_only_what_a_decimal_can_be() {
+        let mut bytes = State::default().encode();
+        let charged = bytes.len() - 16;
+        bytes[charged + 2] = 29;
+        assert_eq!(State::decode(&bytes), State::default());
+        bytes[charged + 2] = 28;
+        bytes[charged] = 1;
+        assert_eq!(State::decode(&bytes), State::default());
+        bytes[charged] = 0;
+        bytes[charged + 4] = 7;
+        assert_eq!(State::decode(&bytes).usage.charged, Decimal::new(7, 28));
+    }
+
     #[test]
     fn bad_bytes_read_as_fresh_state() {
         assert_eq!(State::decode(&[]), State::default());
-        assert_eq!(State::decode(&[2, 0, 0, 0, 0, 0]), State::default());
+        assert_eq!(State::decode(&[3, 0, 0, 0, 0, 0]), State::default());
         let bytes = full_state().encode();
         for len in 0..bytes.len() {
             assert_eq!(
@@ -600,6 +802,7 @@ mod tests {
         assert_eq!(recharge_gate(&state.encode()), None);
         assert_eq!(recharge_gate(&[]), None);
         assert_eq!(recharge_gate(&[1, FLAG_AUTO | FLAG_ENABLED]), None);
+        assert_eq!(recharge_gate(&[VERSION, FLAG_AUTO | FLAG_ENABLED]), None);
     }
 
     #[test]
@@ -618,12 +821,152 @@ mod tests {
         assert_eq!(usage.charged_in(6), d("1"));
     }
 
+    /// Any state: every section present or not, any numbers, any decimals, any
+    /// card ids.
+    fn states() -> impl proptest::strategy::Strategy<Value = State> {
+        use proptest::prelude::*;
+        let decimal = (any::<i128>(), 0u32..=28).prop_map(|(mantissa, scale)| {
+            Decimal::from_i128_with_scale(mantissa % (1i128 << 96), scale)
+        });
+        let auto = (
+            any::<bool>(),
+            decimal.clone(),
+            decimal.clone(),
+            ".{0,12}",
+            any::<bool>(),
+            proptest::option::of(decimal.clone()),
+        )
+            .prop_map(
+                |(enabled, threshold, amount, card, target, monthly_limit)| AutoRechargeSettings {
+                    enabled,
+                    threshold,
+                    amount,
+                    card,
+                    mode: if target { Mode::Target } else { Mode::Fixed },
+                    monthly_limit,
+                },
+            );
+        let recharge = (
+            any::<u32>(),
+            1..=MAX_ATTEMPTS,
+            decimal.clone(),
+            any::<i64>(),
+            any::<i64>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(seq, attempt, amount, attempted_at, month, awaiting_retry)| Recharge {
+                    seq,
+                    attempt,
+                    amount,
+                    attempted_at,
+                    month,
+                    awaiting_retry,
+                },
+            );
+        let purchase = (
+            any::<u32>(),
+            1..=MAX_ATTEMPTS,
+            any::<i64>(),
+            any::<i64>(),
+            any::<i64>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(
+                    period,
+                    attempt,
+                    basic_minutes,
+                    premium_minutes,
+                    attempted_at,
+                    awaiting_retry,
+                )| Purchase {
+                    period,
+                    attempt,
+                    basic_minutes,
+                    premium_minutes,
+                    attempted_at,
+                    awaiting_retry,
+                },
+            );
+        let allocation = (
+            any::<i64>(),
+            any::<i64>(),
+            ".{0,12}",
+            any::<u32>(),
+            any::<i64>(),
+            any::<u32>(),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(purchase),
+        )
+            .prop_map(
+                |(
+                    basic_minutes,
+                    premium_minutes,
+                    card,
+                    series,
+                    anchor,
+                    next_period,
+                    last_paid,
+                    purchase,
+                )| Allocation {
+                    settings: AllocationSettings {
+                        basic_minutes,
+                        premium_minutes,
+                        card,
+                    },
+                    series,
+                    anchor,
+                    next_period,
+                    last_paid,
+                    purchase,
+                },
+            );
+        (
+            proptest::option::of(auto),
+            any::<bool>(),
+            any::<u32>(),
+            any::<i64>(),
+            decimal,
+            proptest::option::of(any::<i64>()),
+            proptest::option::of(recharge),
+            proptest::option::of(allocation),
+        )
+            .prop_map(
+                |(
+                    auto,
+                    suspended,
+                    seq,
+                    month,
+                    charged,
+                    limit_notice_month,
+                    recharge,
+                    allocation,
+                )| State {
+                    auto,
+                    suspended,
+                    seq,
+                    usage: MonthlyUsage { month, charged },
+                    limit_notice_month,
+                    recharge,
+                    allocation,
+                },
+            )
+    }
+
     proptest::proptest! {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..96)) {
             let state = State::decode(&bytes);
             let _ = recharge_gate(&bytes);
             proptest::prop_assert_eq!(State::decode(&state.encode()), state);
+        }
+
+        #[test]
+        fn every_state_round_trips_at_its_expected_length(state in states()) {
+            let bytes = state.encode();
+            proptest::prop_assert_eq!(bytes.len(), state.encoded_len());
+            proptest::prop_assert_eq!(State::decode(&bytes), state);
         }
     }
 }

@@ -6,9 +6,10 @@ use rust_decimal::Decimal;
 use super::auth::{Action, authorize};
 use super::keys;
 use super::session::{Session, refused};
+use super::text::Message;
 use crate::caps::{Capabilities, Role};
 use crate::model::{ChargeOutcome, Notice, PaymentOutcome, PolicyError, Purpose};
-use crate::money::{display, is_whole_cents};
+use crate::money::is_whole_cents;
 
 /// The subject tops itself up from a saved card.
 pub(super) fn request<C: Capabilities>(
@@ -17,7 +18,7 @@ pub(super) fn request<C: Capabilities>(
     card: &str,
     amount: Decimal,
 ) -> Result<(), PolicyError> {
-    authorize(Action::TopUp, actor, &session.subject)?;
+    authorize(Action::TopUp, actor, session.subject()?)?;
     if amount <= Decimal::ZERO || !is_whole_cents(amount) {
         return Err(PolicyError::InvalidSettings(
             "amount must be whole cents and more than 0.00".into(),
@@ -26,11 +27,11 @@ pub(super) fn request<C: Capabilities>(
     if !session.has_card(Role::Subject, card) {
         return Err(PolicyError::PaymentMethodRequired(format!(
             "card {card} is not a saved card of {}",
-            session.subject.id
+            session.subject_id()?
         )));
     }
     let seq = session.take_seq()?;
-    let key = keys::top_up(&session.subject.id, seq);
+    let key = keys::top_up(&session.subject_id()?, seq);
     session
         .charge(Role::Subject, card, amount, Purpose::TopUp, &key)
         .map_err(refused)
@@ -41,12 +42,12 @@ pub(super) fn on_outcome<C: Capabilities>(
     session: &mut Session<'_, C>,
     outcome: &PaymentOutcome,
 ) -> Result<(), PolicyError> {
-    let what = format!("top-up of {}", display(outcome.amount));
-    match outcome.outcome {
-        ChargeOutcome::Succeeded => session.payment_succeeded(&what),
-        ChargeOutcome::Declined => {
-            session.notify(Notice::TopUpFailed, &format!("{what} was declined"))
-        }
-        ChargeOutcome::Failed => session.notify(Notice::TopUpFailed, &format!("{what} failed")),
-    }
+    let what = |message: Message| message.text("top-up of ").money(outcome.amount);
+    let how = match outcome.outcome {
+        ChargeOutcome::Succeeded => return session.payment_succeeded(what),
+        ChargeOutcome::Declined => " was declined",
+        ChargeOutcome::Failed => " failed",
+    };
+    let notice = what(Message::new()).text(how).finish();
+    session.notify(Notice::TopUpFailed, &notice)
 }
