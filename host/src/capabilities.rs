@@ -288,6 +288,18 @@ impl Capabilities for EventContext {
             .ok_or(Refusal::ForeignAccount)
     }
 
+    fn id(&self, who: Role) -> Result<String, Refusal> {
+        self.account(who)
+            .map(|account| account.id.0.clone())
+            .ok_or(Refusal::ForeignAccount)
+    }
+
+    fn status(&self, who: Role) -> Result<Status, Refusal> {
+        self.account(who)
+            .map(|account| account.status)
+            .ok_or(Refusal::ForeignAccount)
+    }
+
     fn has_card(&self, who: Role, card: &str) -> bool {
         self.account(who)
             .is_some_and(|account| account.has_card(card))

@@ -64,7 +64,9 @@ pub fn check_component(bytes: &[u8], builder: PlatformBuilder) -> Result<CheckRe
             other => CheckError::Host(other),
         })?;
     let component = platform.engine().compile(bytes)?;
-    let policy = platform.engine().load(bytes)?;
+    let policy = platform
+        .engine()
+        .link(&component, crate::short_hash(bytes))?;
     let engine = platform.engine().engine();
     let kind = component.component_type();
     let imports = kind

@@ -166,14 +166,18 @@ impl PolicyEngine {
 
     /// Check, compile (or fetch from the cache) and link a policy component.
     pub fn load(&self, bytes: &[u8]) -> Result<WasmPolicy, LoadError> {
-        let component = self.compile(bytes)?;
+        self.link(&self.compile(bytes)?, short_hash(bytes))
+    }
+
+    /// Link a compiled component against the contract, as a policy named `name`.
+    pub fn link(&self, component: &Component, name: String) -> Result<WasmPolicy, LoadError> {
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|err| LoadError::Contract(format!("{err:#}")))?;
         let pre = super::bindings::RechargePolicyPre::new(pre)
             .map_err(|err| LoadError::Contract(format!("{err:#}")))?;
-        Ok(WasmPolicy::new(self.clone(), pre, short_hash(bytes)))
+        Ok(WasmPolicy::new(self.clone(), pre, name))
     }
 
     /// Compile a component, through the on-disk cache when there is one.

@@ -228,8 +228,14 @@ fn role(handle: &AccountHandle) -> Option<Role> {
 }
 
 impl SandboxState {
+    /// The account behind a handle, read in place: each field the policy asks
+    /// for costs no copy of the others.
+    fn account(&self, handle: &AccountHandle) -> Option<&crate::account::Account> {
+        role(handle).and_then(|who| self.ctx.account(who))
+    }
+
     fn view(&self, handle: &AccountHandle) -> Option<recharge_guest::model::Snapshot> {
-        role(handle).and_then(|who| self.ctx.snapshot(who).ok())
+        self.account(handle).map(crate::account::Account::snapshot)
     }
 
     fn decimal(&self, value: rust_decimal::Decimal) -> wit::Decimal {
@@ -246,31 +252,34 @@ impl balance::Host for SandboxState {}
 
 impl balance::HostAccount for SandboxState {
     fn id(&mut self, account: AccountHandle) -> String {
-        self.view(&account)
-            .map(|snapshot| snapshot.id)
+        self.account(&account)
+            .map(|account| account.id.0.clone())
             .unwrap_or_default()
     }
 
     fn kind(&mut self, account: AccountHandle) -> wit::AccountKind {
-        self.view(&account)
-            .map(|snapshot| convert::kind(snapshot.kind))
+        self.account(&account)
+            .map(|account| convert::kind(account.kind))
             .unwrap_or(wit::AccountKind::User)
     }
 
     fn parent(&mut self, account: AccountHandle) -> Option<String> {
-        self.view(&account).and_then(|snapshot| snapshot.parent)
+        self.account(&account)
+            .and_then(|account| account.parent.as_ref())
+            .map(|parent| parent.0.clone())
     }
 
     fn balance(&mut self, account: AccountHandle) -> wit::Decimal {
-        let balance = role(&account)
-            .and_then(|who| self.ctx.balance(who).ok())
+        let balance = self
+            .account(&account)
+            .map(|account| account.balance)
             .unwrap_or_default();
         self.decimal(balance)
     }
 
     fn status(&mut self, account: AccountHandle) -> wit::AccountStatus {
-        self.view(&account)
-            .map(|snapshot| convert::status(snapshot.status))
+        self.account(&account)
+            .map(|account| convert::status(account.status))
             .unwrap_or(wit::AccountStatus::Paused)
     }
 
