@@ -227,6 +227,8 @@ fn apply(host: &mut FakeHost, model: &mut Model, op: &Op) -> Result<(), TestCase
         }
     }
 
+    retire_vanished_retries(host, model, charges_before)?;
+
     // Every charge the op requested.
     for charge in &host.charges[charges_before..] {
         prop_assert!(
@@ -306,33 +308,6 @@ fn apply(host: &mut FakeHost, model: &mut Model, op: &Op) -> Result<(), TestCase
             }
         }
     }
-    // A retry that fell in a new month whose limit has no room is not made, and
-    // the recharge ends: only then may a waiting retry vanish.
-    if host.state().recharge.is_none() {
-        let month = month_index(host.now).unwrap();
-        let limit = model
-            .settings
-            .as_ref()
-            .and_then(|settings| settings.monthly_limit);
-        let waiting: Vec<u32> = model
-            .recharges
-            .iter()
-            .filter(|(_, recharge)| recharge.fate == Fate::Live && recharge.awaiting_retry)
-            .map(|(seq, _)| *seq)
-            .collect();
-        for seq in waiting {
-            let amount = model.recharges[&seq].amount;
-            let moved = model.recharges[&seq].month != month;
-            let others = model.counted_in(month) - if moved { Decimal::ZERO } else { amount };
-            prop_assert!(
-                moved && limit.is_some_and(|limit| others + amount > limit),
-                "a waiting retry vanished without the monthly limit forbidding it"
-            );
-            if let Some(recharge) = model.recharges.get_mut(&seq) {
-                recharge.fate = Fate::Dead;
-            }
-        }
-    }
     let live = model
         .recharges
         .values()
@@ -340,6 +315,54 @@ fn apply(host: &mut FakeHost, model: &mut Model, op: &Op) -> Result<(), TestCase
         .count();
     prop_assert!(live <= 1, "{live} recharges in flight");
     prop_assert_eq!(host.state().recharge.is_some(), live == 1);
+    Ok(())
+}
+
+/// A retry that fell in a new month whose limit has no room is not made, and its
+/// recharge ends (R4): only then may a waiting retry vanish. The trigger may then
+/// start a new recharge in the same event, under the current settings (R2), so
+/// this runs before the op's new charges are checked.
+fn retire_vanished_retries(
+    host: &FakeHost,
+    model: &mut Model,
+    charges_before: usize,
+) -> Result<(), TestCaseError> {
+    let current = host.state().recharge.map(|recharge| recharge.seq);
+    let retried: Vec<u32> = host.charges[charges_before..]
+        .iter()
+        .filter(|charge| charge.purpose == Purpose::AutoRecharge)
+        .map(|charge| recharge_key(&charge.key))
+        .filter(|(_, attempt)| *attempt > 1)
+        .map(|(seq, _)| seq)
+        .collect();
+    let month = month_index(host.now).unwrap();
+    let limit = model
+        .settings
+        .as_ref()
+        .and_then(|settings| settings.monthly_limit);
+    let vanished: Vec<u32> = model
+        .recharges
+        .iter()
+        .filter(|(seq, recharge)| {
+            recharge.fate == Fate::Live
+                && recharge.awaiting_retry
+                && current != Some(**seq)
+                && !retried.contains(seq)
+        })
+        .map(|(seq, _)| *seq)
+        .collect();
+    for seq in vanished {
+        let amount = model.recharges[&seq].amount;
+        let moved = model.recharges[&seq].month != month;
+        let others = model.counted_in(month) - if moved { Decimal::ZERO } else { amount };
+        prop_assert!(
+            moved && limit.is_some_and(|limit| others + amount > limit),
+            "a waiting retry vanished without the monthly limit forbidding it"
+        );
+        if let Some(recharge) = model.recharges.get_mut(&seq) {
+            recharge.fate = Fate::Dead;
+        }
+    }
     Ok(())
 }
 
