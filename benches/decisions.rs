@@ -288,7 +288,6 @@ fn decision(c: &mut Criterion) {
     let wasm: Arc<dyn Policy> = Arc::new(engine.load(DEFAULT_POLICY).expect("default policy"));
     let native: Arc<dyn Policy> = Arc::new(NativePolicy);
     let event = Event::Usage(Usage {
-        call: "c1".into(),
         seconds: 60,
         minute_type: MinuteType::Basic,
         wallet_cost: Decimal::new(9, 2),

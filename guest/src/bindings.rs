@@ -118,13 +118,37 @@ unsafe extern "C" fn bcmp(left: *const u8, right: *const u8, len: usize) -> i32 
 pub struct Adapter<P>(PhantomData<P>);
 
 impl<P: PolicyRules> exported::Guest for Adapter<P> {
+    fn usage(
+        call: exported::RatedCall,
+        subject: &Account,
+        parent: Option<&Account>,
+    ) -> Result<(), exported::PolicyError> {
+        let event = model::Event::Usage(model::Usage {
+            seconds: call.seconds,
+            minute_type: match call.minute_type {
+                wit::MinuteType::Basic => model::MinuteType::Basic,
+                wit::MinuteType::Premium => model::MinuteType::Premium,
+            },
+            wallet_cost: decimal_from_wit(call.wallet_cost),
+        });
+        let mut host = Host {
+            subject,
+            parent,
+            handed: Some(Handed {
+                balance: decimal_from_wit(call.balance),
+                watermark: call.watermark.map(decimal_from_wit),
+            }),
+        };
+        P::handle(&event, parent.is_some(), &mut host).map_err(error_to_wit)
+    }
+
     fn handle(
         event: exported::Event,
         subject: &Account,
         parent: Option<&Account>,
     ) -> Result<(), exported::PolicyError> {
         let event = event_from_wit(event);
-        let mut host = Host { subject, parent };
+        let mut host = Host::new(subject, parent);
         P::handle(&event, parent.is_some(), &mut host).map_err(error_to_wit)
     }
 
@@ -134,7 +158,7 @@ impl<P: PolicyRules> exported::Guest for Adapter<P> {
         subject: &Account,
         parent: Option<&Account>,
     ) -> Result<exported::Answer, exported::PolicyError> {
-        let host = Host { subject, parent };
+        let host = Host::new(subject, parent);
         let what = match what {
             exported::QueryKind::AutoRecharge => model::QueryKind::AutoRecharge,
             exported::QueryKind::Estimate => model::QueryKind::Estimate,
@@ -157,10 +181,7 @@ impl<P: PolicyRules> exported::Guest for Adapter<P> {
     }
 
     fn describe(subject: &Account) -> wit::AccountView {
-        let view = P::describe(&Host {
-            subject,
-            parent: None,
-        });
+        let view = P::describe(&Host::new(subject, None));
         wit::AccountView {
             auto_recharge: view.auto_recharge.map(auto_recharge_to_wit),
             allocation: view.allocation.map(|allocation| wit::AllocationView {
@@ -195,14 +216,30 @@ type DefaultExport = Adapter<crate::DefaultPolicy>;
 #[cfg(feature = "default-policy")]
 __export_recharge_policy!(DefaultExport with_types_in self);
 
-/// The capabilities of one call: the borrowed accounts and the imported
-/// interfaces.
+/// The capabilities of one call: the borrowed accounts, what the call handed
+/// over, and the imported interfaces.
 struct Host<'a> {
     subject: &'a Account,
     parent: Option<&'a Account>,
+    handed: Option<Handed>,
 }
 
-impl Host<'_> {
+/// The subject's balance and watermark as a usage call hands them over: read
+/// from here, they cost no call back to the host.
+struct Handed {
+    balance: Decimal,
+    watermark: Option<Decimal>,
+}
+
+impl<'a> Host<'a> {
+    fn new(subject: &'a Account, parent: Option<&'a Account>) -> Self {
+        Host {
+            subject,
+            parent,
+            handed: None,
+        }
+    }
+
     fn account(&self, who: Role) -> Result<&Account, model::Refusal> {
         match who {
             Role::Subject => Ok(self.subject),
@@ -217,6 +254,9 @@ impl Capabilities for Host<'_> {
     }
 
     fn balance(&self, who: Role) -> Result<Decimal, model::Refusal> {
+        if let (Role::Subject, Some(handed)) = (who, &self.handed) {
+            return Ok(handed.balance);
+        }
         Ok(decimal_from_wit(self.account(who)?.balance()))
     }
 
@@ -240,6 +280,32 @@ impl Capabilities for Host<'_> {
     fn set_state(&mut self, who: Role, state: Vec<u8>) -> Result<(), model::Refusal> {
         self.account(who)?
             .set_state(&state)
+            .map_err(refusal_from_wit)
+    }
+
+    fn watermark(&self, who: Role) -> Option<Decimal> {
+        if let (Role::Subject, Some(handed)) = (who, &self.handed) {
+            return handed.watermark;
+        }
+        self.account(who)
+            .ok()
+            .and_then(Account::watermark)
+            .map(decimal_from_wit)
+    }
+
+    fn set_watermark(
+        &mut self,
+        who: Role,
+        watermark: Option<Decimal>,
+    ) -> Result<(), model::Refusal> {
+        let watermark = match watermark {
+            Some(value) => Some(exact_decimal_to_wit(value).ok_or_else(|| {
+                model::Refusal::BadAmount(String::from("watermark: too many digits"))
+            })?),
+            None => None,
+        };
+        self.account(who)?
+            .set_watermark(watermark)
             .map_err(refusal_from_wit)
     }
 
@@ -445,15 +511,6 @@ fn allocation_to_wit(settings: model::AllocationSettings) -> wit::AllocationSett
 
 fn event_from_wit(event: exported::Event) -> model::Event {
     match event {
-        exported::Event::Usage(usage) => model::Event::Usage(model::Usage {
-            call: usage.call,
-            seconds: usage.seconds,
-            minute_type: match usage.minute_type {
-                wit::MinuteType::Basic => model::MinuteType::Basic,
-                wit::MinuteType::Premium => model::MinuteType::Premium,
-            },
-            wallet_cost: decimal_from_wit(usage.wallet_cost),
-        }),
         exported::Event::SaveAutoRecharge(request) => model::Event::SaveAutoRecharge {
             actor: request.actor,
             settings: auto_recharge_from_wit(request.settings),

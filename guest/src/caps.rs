@@ -42,6 +42,13 @@ pub trait Capabilities {
     fn state(&self, who: Role) -> Vec<u8>;
     /// Replace the policy's own state for the account.
     fn set_state(&mut self, who: Role, state: Vec<u8>) -> Result<(), Refusal>;
+    /// The balance the policy keeps beside its state for the usage hot path (see
+    /// [`Capabilities::set_watermark`]), if it set one. A wasm host hands the
+    /// subject's with every usage event, so reading it there costs nothing.
+    fn watermark(&self, who: Role) -> Option<Decimal>;
+    /// Keep `watermark` for the account, committed with the event like the state:
+    /// usage events bring it back, so a policy can decide on the balance alone.
+    fn set_watermark(&mut self, who: Role, watermark: Option<Decimal>) -> Result<(), Refusal>;
     /// Pause or resume the account.
     fn set_status(&mut self, who: Role, status: Status) -> Result<(), Refusal>;
     /// The current time.

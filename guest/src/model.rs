@@ -235,8 +235,6 @@ pub enum Refusal {
 /// A finished call the host has rated and recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
-    /// The call's id.
-    pub call: String,
     /// The call's length in seconds.
     pub seconds: i64,
     /// Which minutes it used.

@@ -60,6 +60,9 @@ pub struct Account {
     pub cards: Vec<String>,
     /// Each policy's own state bytes for this account.
     pub policy_state: BTreeMap<PolicyId, Vec<u8>>,
+    /// Each policy's watermark for this account: a balance it keeps beside its
+    /// state and gets back with every usage event (the usage hot path).
+    pub watermarks: BTreeMap<PolicyId, Decimal>,
     /// Bumped by every commit; guards against lost updates.
     pub version: u64,
 }
@@ -79,6 +82,7 @@ impl Account {
             status: Status::Active,
             cards: Vec::new(),
             policy_state: BTreeMap::new(),
+            watermarks: BTreeMap::new(),
             version: 0,
         }
     }

@@ -325,6 +325,22 @@ impl Capabilities for EventContext {
         Ok(())
     }
 
+    fn watermark(&self, who: Role) -> Option<Decimal> {
+        self.account(who)
+            .and_then(|account| account.watermarks.get(&self.policy))
+            .copied()
+    }
+
+    fn set_watermark(&mut self, who: Role, watermark: Option<Decimal>) -> Result<(), Refusal> {
+        let policy = self.policy.clone();
+        let watermarks = &mut self.account_mut(who)?.watermarks;
+        match watermark {
+            Some(watermark) => watermarks.insert(policy, watermark),
+            None => watermarks.remove(&policy),
+        };
+        Ok(())
+    }
+
     fn set_status(&mut self, who: Role, status: Status) -> Result<(), Refusal> {
         self.account_mut(who)?.status = status;
         Ok(())

@@ -453,7 +453,6 @@ impl Platform {
                 let (selected, mut ctx) = self.context(id)?;
                 let rated = rate_call(ctx.subject_mut(), seconds, minute_type, &rates)?;
                 let usage = Usage {
-                    call: call.to_owned(),
                     seconds,
                     minute_type,
                     wallet_cost: rated.wallet_cost,

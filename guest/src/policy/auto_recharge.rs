@@ -84,15 +84,24 @@ fn cancel_pending_retry<C: Capabilities>(session: &mut Session<'_, C>) {
     }
 }
 
-/// The usage hot path: one state read and one balance read when nothing is to
-/// be done, which is nearly always; no snapshot even when a recharge triggers.
+/// The usage hot path. The watermark is the threshold while a recharge could
+/// trigger (the session keeps it so, see [`state::recharge_gate`]), and a wasm
+/// host hands it over with the balance: when nothing is to be done, which is
+/// nearly always, the decision needs no call back to the host. Below it, the
+/// state is read and its own gate decides, so a stale watermark can only cost
+/// a read, never a wrong charge.
 pub(super) fn on_usage(caps: &mut impl Capabilities, has_parent: bool) -> Result<(), PolicyError> {
-    let bytes = caps.state(Role::Subject);
-    let Some(threshold) = state::recharge_gate(&bytes) else {
+    let Some(watermark) = caps.watermark(Role::Subject) else {
         return Ok(());
     };
     let balance = caps.balance(Role::Subject).map_err(refused)?;
-    if compare(balance, threshold).is_ge() {
+    if compare(balance, watermark).is_ge() {
+        return Ok(());
+    }
+    let bytes = caps.state(Role::Subject);
+    let below =
+        state::recharge_gate(&bytes).is_some_and(|threshold| compare(balance, threshold).is_lt());
+    if !below {
         return Ok(());
     }
     Session::run_usage(caps, has_parent, bytes, balance, |session| {

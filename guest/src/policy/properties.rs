@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use super::schedule::month_index;
+use super::state::recharge_gate;
 use super::testing::{FakeHost, MINUTE, d};
 use crate::model::{AutoRechargeSettings, ChargeOutcome, Event, Mode, PolicyError, Purpose};
 use crate::money::is_whole_cents;
@@ -315,6 +316,12 @@ fn apply(host: &mut FakeHost, model: &mut Model, op: &Op) -> Result<(), TestCase
         .count();
     prop_assert!(live <= 1, "{live} recharges in flight");
     prop_assert_eq!(host.state().recharge.is_some(), live == 1);
+    // The usage hot path trusts the watermark: it is always the state's gate.
+    prop_assert_eq!(
+        host.subject.watermark,
+        recharge_gate(&host.subject.state),
+        "the watermark strayed from the state"
+    );
     Ok(())
 }
 

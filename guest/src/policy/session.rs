@@ -5,7 +5,7 @@
 use alloc::{borrow::Cow, vec::Vec};
 use rust_decimal::Decimal;
 
-use super::state::State;
+use super::state::{State, recharge_gate};
 use super::text::{Message, concat};
 use crate::caps::{Capabilities, Role, describe_refusal};
 use crate::model::{Notice, PolicyError, Purpose, Rates, Refusal, Snapshot, Status, Timestamp};
@@ -136,7 +136,9 @@ impl<'c, C: Capabilities> Session<'c, C> {
         }
     }
 
-    /// Write the state back if the event changed it.
+    /// Write the state back if the event changed it, and the watermark with it
+    /// when the state's usage gate moved: the watermark is always the gate of
+    /// the state the host holds.
     fn commit(&mut self) -> Result<(), PolicyError> {
         // A fresh state that stayed fresh is not worth writing.
         if self.loaded.is_empty() && self.state == State::default() {
@@ -145,6 +147,12 @@ impl<'c, C: Capabilities> Session<'c, C> {
         let bytes = self.state.encode();
         if bytes == self.loaded {
             return Ok(());
+        }
+        let gate = recharge_gate(&bytes);
+        if gate != recharge_gate(&self.loaded) {
+            self.caps
+                .set_watermark(Role::Subject, gate)
+                .map_err(refused)?;
         }
         self.caps.set_state(Role::Subject, bytes).map_err(refused)
     }

@@ -55,6 +55,7 @@ pub struct Account {
     pub snapshot: Snapshot,
     pub cards: Vec<String>,
     pub state: Vec<u8>,
+    pub watermark: Option<Decimal>,
 }
 
 impl Account {
@@ -73,6 +74,7 @@ impl Account {
             },
             cards: Vec::new(),
             state: Vec::new(),
+            watermark: None,
         }
     }
 }
@@ -118,13 +120,16 @@ pub struct FakeHost {
     pub statuses: Vec<Status>,
     pub used_keys: BTreeSet<String>,
     pub set_state_calls: usize,
-    /// How many capability calls the policy made, for the hot-path test.
+    /// How many capability calls the policy made that a wasm policy would make
+    /// back to the host, for the hot-path test.
     pub calls: Cell<usize>,
+    /// A usage event is being handled: the subject's balance and watermark came
+    /// with it, as the wasm contract hands them over.
+    in_usage: bool,
     /// Refuse every charge request with this.
     pub refuse_charges: Option<Refusal>,
     /// The host's per-charge cap (H3).
     pub charge_cap: Decimal,
-    next_call: u64,
 }
 
 impl FakeHost {
@@ -144,9 +149,9 @@ impl FakeHost {
             used_keys: BTreeSet::new(),
             set_state_calls: 0,
             calls: Cell::new(0),
+            in_usage: false,
             refuse_charges: None,
             charge_cap: d("1000"),
-            next_call: 0,
         }
     }
 
@@ -212,14 +217,14 @@ impl FakeHost {
     pub fn usage(&mut self, cost: &str) -> Result<(), PolicyError> {
         let cost = d(cost);
         self.subject.snapshot.balance -= cost;
-        self.next_call += 1;
-        let call = alloc::format!("call-{}", self.next_call);
-        self.handle(Event::Usage(Usage {
-            call,
+        self.in_usage = true;
+        let result = self.handle(Event::Usage(Usage {
             seconds: 60,
             minute_type: crate::model::MinuteType::Basic,
             wallet_cost: cost,
-        }))
+        }));
+        self.in_usage = false;
+        result
     }
 
     pub fn save_auto(
@@ -361,8 +366,23 @@ impl Capabilities for FakeHost {
     }
 
     fn balance(&self, who: Role) -> Result<Decimal, Refusal> {
-        self.count();
+        if !(self.in_usage && who == Role::Subject) {
+            self.count();
+        }
         self.account(who).map(|account| account.snapshot.balance)
+    }
+
+    fn watermark(&self, who: Role) -> Option<Decimal> {
+        if !(self.in_usage && who == Role::Subject) {
+            self.count();
+        }
+        self.account(who).ok().and_then(|account| account.watermark)
+    }
+
+    fn set_watermark(&mut self, who: Role, watermark: Option<Decimal>) -> Result<(), Refusal> {
+        self.count();
+        self.account_mut(who)?.watermark = watermark;
+        Ok(())
     }
 
     fn has_card(&self, who: Role, card: &str) -> bool {

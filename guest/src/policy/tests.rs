@@ -200,18 +200,39 @@ fn r2_at_most_one_recharge_in_flight() {
 }
 
 #[test]
-fn r2_usage_hot_path_reads_state_and_balance_only() {
+fn r2_usage_hot_path_decides_without_calling_the_host() {
+    // Above the threshold: the balance and the watermark came with the event.
     let mut host = recharging_user();
+    assert_eq!(host.subject.watermark, Some(d("10.00")));
     let calls = host.calls.get();
     let writes = host.set_state_calls;
     host.usage("1").unwrap();
-    assert_eq!(host.calls.get() - calls, 2);
+    assert_eq!(host.calls.get() - calls, 0);
     assert_eq!(host.set_state_calls, writes);
 
+    // Never saved: no watermark, nothing to read.
     let mut fresh = FakeHost::user("u2");
     fresh.usage("1").unwrap();
-    assert_eq!(fresh.calls.get(), 1);
+    assert_eq!(fresh.calls.get(), 0);
     assert_eq!(fresh.set_state_calls, 0);
+}
+
+#[test]
+fn r2_the_watermark_follows_the_trigger_gate() {
+    let mut host = recharging_user();
+    assert_eq!(host.subject.watermark, Some(d("10.00")));
+    // A recharge in flight: no usage can trigger another.
+    host.set_balance("10.50");
+    host.usage("1").unwrap();
+    assert_eq!(host.charges.len(), 1);
+    assert_eq!(host.subject.watermark, None);
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    assert_eq!(host.subject.watermark, Some(d("10.00")));
+    // Disabled: none.
+    let mut off = fixed("10.00", "20.00", "card");
+    off.enabled = false;
+    host.save_auto("u1", off).unwrap();
+    assert_eq!(host.subject.watermark, None);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use recharge_guest::model::{
     AccountKind, AccountView, AllocationSettings, AllocationView, Answer, AutoRechargeSettings,
     ChargeOutcome, Event, MinutePurchase, MinuteType, Mode, Notice, PolicyError, Purpose,
-    QueryKind, Rates, Refusal, Snapshot, Status,
+    QueryKind, Rates, Refusal, Snapshot, Status, Usage,
 };
 use recharge_guest::money::{from_parts, to_parts};
 use rust_decimal::Decimal;
@@ -205,14 +205,30 @@ pub fn refusal(refusal: Refusal) -> wit::Refusal {
     }
 }
 
+/// A usage event as the contract's flat `rated-call`, with the subject's balance
+/// and watermark handed over with it.
+pub fn rated_call(
+    usage: &Usage,
+    balance: Decimal,
+    watermark: Option<Decimal>,
+) -> Result<exported::RatedCall, Malformed> {
+    Ok(exported::RatedCall {
+        seconds: usage.seconds,
+        minute_type: minute_type(usage.minute_type),
+        wallet_cost: decimal(usage.wallet_cost)?,
+        balance: decimal(balance)?,
+        watermark: watermark.map(decimal).transpose()?,
+    })
+}
+
+/// Any other event in the contract's form (usage goes through [`rated_call`]).
 pub fn event(event: &Event) -> Result<exported::Event, Malformed> {
     Ok(match event {
-        Event::Usage(usage) => exported::Event::Usage(exported::Usage {
-            call: usage.call.clone(),
-            seconds: usage.seconds,
-            minute_type: minute_type(usage.minute_type),
-            wallet_cost: decimal(usage.wallet_cost)?,
-        }),
+        Event::Usage(_) => {
+            return Err(Malformed(String::from(
+                "a usage event goes through the policy's usage export",
+            )));
+        }
         Event::SaveAutoRecharge {
             actor,
             settings: saved,

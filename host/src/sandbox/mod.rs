@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use recharge_guest::caps::{Capabilities, Role};
 use recharge_guest::model::{AccountView, Answer, Event, QueryKind, Refusal};
-use wasmtime::component::Resource;
+use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, Resource, TypedFunc};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
 
 use self::bindings::recharge::policy::{balance, clock, notify, payment, types};
-use self::bindings::{RechargePolicy, RechargePolicyPre, wit};
+use self::bindings::{RechargePolicy, RechargePolicyIndices, exported, wit};
 use self::convert::Malformed;
 use crate::capabilities::EventContext;
 use crate::policy::{Policy, PolicyFault, Verdict};
@@ -22,6 +22,9 @@ use crate::policy::{Policy, PolicyFault, Verdict};
 pub use self::engine::{Limits, LoadError, PolicyEngine, short_hash};
 
 type AccountHandle = Resource<balance::Account>;
+
+/// The name of the contract's export interface.
+const POLICY_EXPORT: &str = "recharge:policy/policy@0.1.0";
 
 /// What a sandboxed call can reach: the event's context and the store's limits.
 pub struct SandboxState {
@@ -38,15 +41,61 @@ pub struct SandboxState {
 #[derive(Clone)]
 pub struct WasmPolicy {
     engine: PolicyEngine,
-    pre: RechargePolicyPre<SandboxState>,
+    pre: InstancePre<SandboxState>,
+    exports: Arc<Exports>,
     name: String,
-    warm: Arc<Mutex<Vec<Warm>>>,
+    // Boxed: an instance and its exports are a few hundred bytes, moved in and
+    // out of the pool on every call.
+    warm: Arc<Mutex<Vec<Box<Warm>>>>,
 }
 
-/// An instantiated policy with its store, between calls.
+/// Where the policy's exports are, found once per component.
+struct Exports {
+    /// Every export of the contract, for the generated bindings.
+    all: RechargePolicyIndices,
+    /// The usage export alone: the hot path looks up and type-checks only it.
+    usage: ComponentExportIndex,
+}
+
+/// The usage export's signature.
+type UsageFunc = TypedFunc<
+    (exported::RatedCall, AccountHandle, Option<AccountHandle>),
+    (Result<(), exported::PolicyError>,),
+>;
+
+/// An instantiated policy with its store, between calls. Its exports are looked
+/// up and type-checked on first use: a fresh sandbox per usage event checks the
+/// one function it calls, not the whole contract.
 struct Warm {
     store: Store<SandboxState>,
-    instance: RechargePolicy,
+    instance: Instance,
+    bindings: Option<RechargePolicy>,
+    usage: Option<UsageFunc>,
+}
+
+impl Warm {
+    /// The generated bindings of every export.
+    fn bindings(&mut self, exports: &Exports) -> wasmtime::Result<&RechargePolicy> {
+        if self.bindings.is_none() {
+            let bindings = exports.all.load(&mut self.store, &self.instance)?;
+            self.bindings = Some(bindings);
+        }
+        self.bindings
+            .as_ref()
+            .ok_or_else(|| wasmtime::Error::msg("bindings not loaded"))
+    }
+
+    /// The usage export.
+    fn usage(&mut self, exports: &Exports) -> wasmtime::Result<UsageFunc> {
+        if let Some(usage) = self.usage {
+            return Ok(usage);
+        }
+        let usage = self
+            .instance
+            .get_typed_func(&mut self.store, exports.usage)?;
+        self.usage = Some(usage);
+        Ok(usage)
+    }
 }
 
 /// Warm instances kept per policy.
@@ -61,21 +110,30 @@ impl std::fmt::Debug for WasmPolicy {
 }
 
 impl WasmPolicy {
+    /// A policy over a linked component, after checking it exports the whole
+    /// contract.
     pub(crate) fn new(
         engine: PolicyEngine,
-        pre: RechargePolicyPre<SandboxState>,
+        pre: InstancePre<SandboxState>,
         name: String,
-    ) -> Self {
-        WasmPolicy {
+    ) -> wasmtime::Result<Self> {
+        let all = RechargePolicyIndices::new(&pre)?;
+        let component = pre.component();
+        let usage = component
+            .get_export_index(None, POLICY_EXPORT)
+            .and_then(|policy| component.get_export_index(Some(&policy), "usage"))
+            .ok_or_else(|| wasmtime::Error::msg(format!("no `usage` in `{POLICY_EXPORT}`")))?;
+        Ok(WasmPolicy {
             engine,
             pre,
+            exports: Arc::new(Exports { all, usage }),
             name,
             warm: Arc::new(Mutex::new(Vec::new())),
-        }
+        })
     }
 
     /// A new store with the memory, table and instance limits, and an instance in it.
-    fn instantiate(&self) -> Result<Warm, PolicyFault> {
+    fn instantiate(&self) -> Result<Box<Warm>, PolicyFault> {
         let limits = self.engine.limits();
         let state = SandboxState {
             ctx: EventContext::default(),
@@ -102,17 +160,22 @@ impl WasmPolicy {
                 PolicyFault::Trap(why) => PolicyFault::Instantiate(why),
                 other => other,
             })?;
-        Ok(Warm { store, instance })
+        Ok(Box::new(Warm {
+            store,
+            instance,
+            bindings: None,
+            usage: None,
+        }))
     }
 
-    fn take_warm(&self) -> Option<Warm> {
+    fn take_warm(&self) -> Option<Box<Warm>> {
         if self.engine.limits().fresh_instance_per_call {
             return None;
         }
         self.warm.lock().ok()?.pop()
     }
 
-    fn give_back(&self, warm: Warm) {
+    fn give_back(&self, warm: Box<Warm>) {
         if self.engine.limits().fresh_instance_per_call {
             return;
         }
@@ -128,23 +191,22 @@ impl WasmPolicy {
     fn sandboxed<R>(
         &self,
         ctx: &mut EventContext,
-        call: impl FnOnce(&RechargePolicy, &mut Store<SandboxState>) -> wasmtime::Result<R>,
+        call: impl FnOnce(&mut Warm, &Exports) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyFault> {
         let limits = self.engine.limits();
         let mut warm = match self.take_warm() {
             Some(warm) => warm,
             None => self.instantiate()?,
         };
-        let store = &mut warm.store;
         // Lend the context by swapping it with the placeholder the store keeps:
         // no allocation on the way in or out.
-        std::mem::swap(ctx, &mut store.data_mut().ctx);
-        let outcome = store.set_fuel(limits.fuel).and_then(|()| {
-            store.set_epoch_deadline(self.engine.deadline_ticks());
-            call(&warm.instance, store)
+        std::mem::swap(ctx, &mut warm.store.data_mut().ctx);
+        let outcome = warm.store.set_fuel(limits.fuel).and_then(|()| {
+            warm.store.set_epoch_deadline(self.engine.deadline_ticks());
+            call(&mut warm, &self.exports)
         });
-        let fuel_left = store.get_fuel().unwrap_or(0);
-        std::mem::swap(ctx, &mut store.data_mut().ctx);
+        let fuel_left = warm.store.get_fuel().unwrap_or(0);
+        std::mem::swap(ctx, &mut warm.store.data_mut().ctx);
         ctx.fuel_used = limits.fuel.saturating_sub(fuel_left);
         match outcome {
             Ok(result) => {
@@ -179,21 +241,34 @@ impl Policy for WasmPolicy {
     }
 
     fn handle(&self, event: &Event, ctx: &mut EventContext) -> Verdict<()> {
-        let event = convert::event(event).map_err(|err| PolicyFault::Malformed(err.0))?;
         let (subject, parent) = handles(ctx);
-        let result = self.sandboxed(ctx, |instance, store| {
-            instance
-                .recharge_policy_policy()
-                .call_handle(store, &event, subject, parent)
-        })?;
+        let result = if let Event::Usage(usage) = event {
+            // The hot path: flat arguments, the balance and watermark with them.
+            let balance = Capabilities::balance(&*ctx, Role::Subject).unwrap_or_default();
+            let watermark = ctx.watermark(Role::Subject);
+            let call = convert::rated_call(usage, balance, watermark)
+                .map_err(|err| PolicyFault::Malformed(err.0))?;
+            self.sandboxed(ctx, |warm, exports| {
+                let usage = warm.usage(exports)?;
+                let (result,) = usage.call(&mut warm.store, (call, subject, parent))?;
+                Ok(result)
+            })?
+        } else {
+            let event = convert::event(event).map_err(|err| PolicyFault::Malformed(err.0))?;
+            self.sandboxed(ctx, |warm, exports| {
+                let policy = warm.bindings(exports)?.recharge_policy_policy().clone();
+                policy.call_handle(&mut warm.store, &event, subject, parent)
+            })?
+        };
         Ok(result.map_err(convert::from_policy_error))
     }
 
     fn query(&self, actor: &str, what: QueryKind, ctx: &mut EventContext) -> Verdict<Answer> {
         let (subject, parent) = handles(ctx);
-        let result = self.sandboxed(ctx, |instance, store| {
-            instance.recharge_policy_policy().call_query(
-                store,
+        let result = self.sandboxed(ctx, |warm, exports| {
+            let policy = warm.bindings(exports)?.recharge_policy_policy().clone();
+            policy.call_query(
+                &mut warm.store,
                 actor,
                 convert::query_kind(what),
                 subject,
@@ -210,10 +285,9 @@ impl Policy for WasmPolicy {
 
     fn describe(&self, ctx: &mut EventContext) -> Result<AccountView, PolicyFault> {
         let (subject, _) = handles(ctx);
-        let view = self.sandboxed(ctx, |instance, store| {
-            instance
-                .recharge_policy_policy()
-                .call_describe(store, subject)
+        let view = self.sandboxed(ctx, |warm, exports| {
+            let policy = warm.bindings(exports)?.recharge_policy_policy().clone();
+            policy.call_describe(&mut warm.store, subject)
         })?;
         convert::from_view(view).map_err(|err| PolicyFault::Malformed(err.0))
     }
@@ -334,6 +408,28 @@ impl balance::HostAccount for SandboxState {
     fn set_state(&mut self, account: AccountHandle, state: Vec<u8>) -> Result<(), wit::Refusal> {
         let who = role(&account).ok_or(wit::Refusal::ForeignAccount)?;
         self.ctx.set_state(who, state).map_err(convert::refusal)
+    }
+
+    fn watermark(&mut self, account: AccountHandle) -> Option<wit::Decimal> {
+        let who = role(&account)?;
+        self.ctx
+            .watermark(who)
+            .and_then(|watermark| convert::decimal(watermark).ok())
+    }
+
+    fn set_watermark(
+        &mut self,
+        account: AccountHandle,
+        watermark: Option<wit::Decimal>,
+    ) -> Result<(), wit::Refusal> {
+        let who = role(&account).ok_or(wit::Refusal::ForeignAccount)?;
+        let watermark = watermark
+            .map(convert::from_decimal)
+            .transpose()
+            .map_err(|err| wit::Refusal::Invalid(format!("watermark: {}", err.0)))?;
+        self.ctx
+            .set_watermark(who, watermark)
+            .map_err(convert::refusal)
     }
 
     fn drop(&mut self, _account: AccountHandle) -> wasmtime::Result<()> {
