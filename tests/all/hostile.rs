@@ -210,13 +210,25 @@ impl Arena {
     /// Run the tenant's call and check it faulted as `expected` says, committing
     /// nothing but the call's rating and one `policy_fault` notice.
     fn call_faults(&self, expected: fn(&PolicyFault) -> bool) -> PolicyFault {
+        self.faults(|arena| arena.call(&arena.next_call()), d("0.09"), expected)
+    }
+
+    /// Run an event of the tenant and check it faulted as `expected` says,
+    /// committing nothing but `debit` off the tenant's balance (a call's rating,
+    /// or zero) and one `policy_fault` notice.
+    fn faults(
+        &self,
+        event: impl FnOnce(&Arena) -> Result<recharge_host::EventReport, HostError>,
+        debit: Decimal,
+        expected: fn(&PolicyFault) -> bool,
+    ) -> PolicyFault {
         let before = observe(&self.h);
-        let fault = match self.call(&self.next_call()) {
+        let fault = match event(self) {
             Err(HostError::Fault(fault)) => fault,
             other => panic!("expected a policy fault, got {other:?}"),
         };
         assert!(expected(&fault), "unexpected fault: {fault:?}");
-        self.assert_only_rated_and_noticed(&before, &["policy_fault"]);
+        self.assert_only_debited_and_noticed(&before, debit, &["policy_fault"]);
         fault
     }
 
@@ -235,11 +247,17 @@ impl Arena {
     /// Since `before`: the tenant's balance is down by one basic minute (0.09),
     /// notices of these kinds were sent to it, and nothing else changed.
     fn assert_only_rated_and_noticed(&self, before: &Observed, kinds: &[&str]) {
+        self.assert_only_debited_and_noticed(before, d("0.09"), kinds);
+    }
+
+    /// Since `before`: the tenant's balance is down by `debit`, notices of these
+    /// kinds were sent to it, and nothing else changed.
+    fn assert_only_debited_and_noticed(&self, before: &Observed, debit: Decimal, kinds: &[&str]) {
         let after = observe(&self.h);
         let mut expected = before.clone();
         for record in &mut expected.accounts {
             if record.id == self.tenant {
-                record.balance -= d("0.09");
+                record.balance -= debit;
             }
         }
         let sent: Vec<_> = after.notifications
@@ -333,7 +351,19 @@ fn realloc_answering_a_pointer_past_memory_faults() {
 #[test]
 fn loop_in_realloc_while_the_host_passes_the_event_runs_out_of_fuel() {
     let arena = Arena::with_policy("wat-realloc-1", &shelled("realloc-spin"));
-    arena.call_faults(is_fuel);
+    // A rated call's arguments are flat: the host passes them without calling
+    // the guest's `cabi_realloc`, and the call is served.
+    arena.call("c1").unwrap();
+    // A top-up's request (strings) goes through the guest's memory: copying it
+    // in meets the loop, and the event, its charge included, commits nothing.
+    arena.faults(
+        |arena| {
+            let tenant = &arena.tenant;
+            arena.h.platform.top_up(tenant, tenant, "visa", d("10.00"))
+        },
+        Decimal::ZERO,
+        is_fuel,
+    );
     arena.assert_bystander_unaffected();
 }
 
@@ -359,8 +389,9 @@ fn a_huge_single_allocation_traps() {
 
 #[test]
 fn deep_recursion_in_rust_overflows_its_shadow_stack_and_traps() {
-    // Rust keeps its frames' arrays on a shadow stack in linear memory (1 MiB at
-    // the bottom): that one overflows first, into an out-of-bounds access.
+    // Rust keeps its frames' arrays on a shadow stack in linear memory (32 KiB at
+    // the bottom, `.cargo/config.toml`): that one overflows first, below address
+    // 0, into an out-of-bounds access.
     rogue_faults("recurse-1", is_trap);
 }
 

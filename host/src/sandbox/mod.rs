@@ -44,9 +44,7 @@ pub struct WasmPolicy {
     pre: InstancePre<SandboxState>,
     exports: Arc<Exports>,
     name: String,
-    // Boxed: an instance and its exports are a few hundred bytes, moved in and
-    // out of the pool on every call.
-    warm: Arc<Mutex<Vec<Box<Warm>>>>,
+    warm: Arc<Mutex<Vec<Warm>>>,
 }
 
 /// Where the policy's exports are, found once per component.
@@ -133,7 +131,7 @@ impl WasmPolicy {
     }
 
     /// A new store with the memory, table and instance limits, and an instance in it.
-    fn instantiate(&self) -> Result<Box<Warm>, PolicyFault> {
+    fn instantiate(&self) -> Result<Warm, PolicyFault> {
         let limits = self.engine.limits();
         let state = SandboxState {
             ctx: EventContext::default(),
@@ -160,22 +158,22 @@ impl WasmPolicy {
                 PolicyFault::Trap(why) => PolicyFault::Instantiate(why),
                 other => other,
             })?;
-        Ok(Box::new(Warm {
+        Ok(Warm {
             store,
             instance,
             bindings: None,
             usage: None,
-        }))
+        })
     }
 
-    fn take_warm(&self) -> Option<Box<Warm>> {
+    fn take_warm(&self) -> Option<Warm> {
         if self.engine.limits().fresh_instance_per_call {
             return None;
         }
         self.warm.lock().ok()?.pop()
     }
 
-    fn give_back(&self, warm: Box<Warm>) {
+    fn give_back(&self, warm: Warm) {
         if self.engine.limits().fresh_instance_per_call {
             return;
         }

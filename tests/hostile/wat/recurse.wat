@@ -1,5 +1,6 @@
 ;; Deep recursion on the wasm stack itself (no shadow stack in linear memory):
-;; `handle` calls itself with a growing argument until the 512 KiB stack runs out.
+;; `usage` (and `handle`) calls a function that calls itself with a growing
+;; argument until the 512 KiB stack runs out.
 (module
   (memory (export "memory") 1)
   (global $bump (mut i32) (i32.const 1024))
@@ -12,6 +13,10 @@
     (i64.add
       (call $down (i64.add (local.get $depth) (i64.const 1)))
       (local.get $depth)))
+  (func (export "recharge:policy/policy@0.1.0#usage")
+    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32 i32 i32) (result i32)
+    (drop (call $down (i64.const 0)))
+    (i32.const 0))
   (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)
     (drop (call $down (i64.const 0)))
     (i32.const 0))

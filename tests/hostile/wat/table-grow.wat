@@ -1,6 +1,7 @@
-;; Table growth: `handle` grows its table 1,000 elements at a time until the host
-;; refuses (the limit is 10,000 elements), then traps. Were the growth allowed
-;; past the limit, it would spin instead, and the fault would be fuel, not a trap.
+;; Table growth: `usage` (and `handle`) grows its table 1,000 elements at a time
+;; until the host refuses (the limit is 10,000 elements), then traps. Were the
+;; growth allowed past the limit, it would spin instead, and the fault would be
+;; fuel, not a trap.
 (module
   (memory (export "memory") 1)
   (table $table 1 funcref)
@@ -10,7 +11,7 @@
     (local.set $at (i32.and (i32.add (global.get $bump) (i32.const 15)) (i32.const -16)))
     (global.set $bump (i32.add (local.get $at) (local.get $size)))
     (local.get $at))
-  (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)
+  (func $grow (result i32)
     (block $refused
       (loop $grow
         (br_if $refused
@@ -19,6 +20,11 @@
     (if (i32.gt_u (table.size $table) (i32.const 10000))
       (then (loop $spin (br $spin))))
     unreachable)
+  (func (export "recharge:policy/policy@0.1.0#usage")
+    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32 i32 i32) (result i32)
+    (call $grow))
+  (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)
+    (call $grow))
   (func (export "recharge:policy/policy@0.1.0#query") (param i32 i32 i32 i32 i32 i32) (result i32)
     unreachable)
   (func (export "recharge:policy/policy@0.1.0#describe") (param i32) (result i32)

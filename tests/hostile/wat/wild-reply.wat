@@ -1,5 +1,5 @@
-;; A reply outside memory: `handle` returns a result pointer past the end of its
-;; one page of linear memory.
+;; A reply outside memory: `usage` (and `handle`) returns a result pointer past
+;; the end of its one page of linear memory.
 (module
   (import "host" "drop-account" (func $drop-account (param i32)))
   (memory (export "memory") 1)
@@ -9,6 +9,11 @@
     (local.set $at (i32.and (i32.add (global.get $bump) (i32.const 15)) (i32.const -16)))
     (global.set $bump (i32.add (local.get $at) (local.get $size)))
     (local.get $at))
+  (func (export "recharge:policy/policy@0.1.0#usage")
+    (param i64 i32 i64 i32 i64 i32 i32 i64 i32) (param $subject i32) (param i32 i32) (result i32)
+    ;; Done with the subject (the tenant is a user: there is no parent).
+    (call $drop-account (local.get $subject))
+    (i32.const -16))
   (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)
     ;; Done with the subject (the tenant is a user: there is no parent).
     (call $drop-account (i32.const 1))

@@ -11,7 +11,8 @@
 //! - `foreign`: buys minutes for an account it was not handed.
 //! - anything else: does nothing.
 //!
-//! Only usage events (and queries) misbehave; every other event is accepted.
+//! Only rated calls (the `usage` export) and queries misbehave; every other
+//! event (`handle`) is accepted.
 #![no_std]
 
 extern crate alloc;
@@ -26,11 +27,13 @@ wit_bindgen::generate!({
 });
 
 use exports::recharge::policy::policy::{
-    AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind,
+    AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind, RatedCall,
 };
 use recharge::policy::balance::Account;
 use recharge::policy::payment::request_charge;
-use recharge::policy::types::{AccountStatus, Decimal, MinutePurchase, NoticeKind, Purpose, Rates, Refusal};
+use recharge::policy::types::{
+    AccountStatus, Decimal, MinutePurchase, NoticeKind, Purpose, Rates, Refusal,
+};
 
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
@@ -40,7 +43,12 @@ static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 /// # Safety
 /// Called by the component runtime with a valid old allocation, or none.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn cabi_realloc(old: *mut u8, old_len: usize, align: usize, new_len: usize) -> *mut u8 {
+pub unsafe extern "C" fn cabi_realloc(
+    old: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
     use alloc::alloc::{Layout, alloc, realloc};
     if new_len == 0 {
         return align as *mut u8;
@@ -50,7 +58,11 @@ pub unsafe extern "C" fn cabi_realloc(old: *mut u8, old_len: usize, align: usize
         if old_len == 0 {
             alloc(Layout::from_size_align_unchecked(new_len, align))
         } else {
-            realloc(old, Layout::from_size_align_unchecked(old_len, align), new_len)
+            realloc(
+                old,
+                Layout::from_size_align_unchecked(old_len, align),
+                new_len,
+            )
         }
     };
     if block.is_null() {
@@ -67,7 +79,10 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 struct Hostile;
 
 fn cents(cents: i64) -> Decimal {
-    Decimal { mantissa: cents, scale: 2 }
+    Decimal {
+        mantissa: cents,
+        scale: 2,
+    }
 }
 
 fn refusal_name(refusal: &Refusal) -> String {
@@ -82,7 +97,13 @@ fn refusal_name(refusal: &Refusal) -> String {
     }
 }
 
-fn charge(payer: &Account, card: &str, amount: Decimal, purpose: Purpose, key: &str) -> Result<(), PolicyError> {
+fn charge(
+    payer: &Account,
+    card: &str,
+    amount: Decimal,
+    purpose: Purpose,
+    key: &str,
+) -> Result<(), PolicyError> {
     request_charge(payer, card, amount, &purpose, key)
         .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))
 }
@@ -115,53 +136,132 @@ fn misbehave(subject: &Account, parent: Option<&Account>, nonce: &str) -> Result
     } else if id.starts_with("recurse") {
         recurse(0);
     } else if id.starts_with("unsaved") {
-        charge(subject, "not-saved", cents(10_00), Purpose::AutoRecharge, &key(0))?;
+        charge(
+            subject,
+            "not-saved",
+            cents(10_00),
+            Purpose::AutoRecharge,
+            &key(0),
+        )?;
     } else if id.starts_with("oversized") {
-        charge(subject, "visa", cents(1_000_01), Purpose::AutoRecharge, &key(0))?;
+        // 1,000.01: a cent over the cap.
+        charge(
+            subject,
+            "visa",
+            cents(100_001),
+            Purpose::AutoRecharge,
+            &key(0),
+        )?;
     } else if id.starts_with("fraction") {
-        charge(subject, "visa", Decimal { mantissa: 10_001, scale: 3 }, Purpose::AutoRecharge, &key(0))?;
+        charge(
+            subject,
+            "visa",
+            Decimal {
+                mantissa: 10_001,
+                scale: 3,
+            },
+            Purpose::AutoRecharge,
+            &key(0),
+        )?;
     } else if id.starts_with("negative") {
-        charge(subject, "visa", cents(-5_00), Purpose::AutoRecharge, &key(0))?;
+        charge(
+            subject,
+            "visa",
+            cents(-5_00),
+            Purpose::AutoRecharge,
+            &key(0),
+        )?;
     } else if id.starts_with("five") {
         for n in 0..5 {
             let _ = charge(subject, "visa", cents(1_00), Purpose::AutoRecharge, &key(n));
         }
     } else if id.starts_with("trap") {
-        charge(subject, "visa", cents(10_00), Purpose::AutoRecharge, &key(0))?;
+        charge(
+            subject,
+            "visa",
+            cents(10_00),
+            Purpose::AutoRecharge,
+            &key(0),
+        )?;
         let _ = subject.set_state(b"poisoned");
         let _ = subject.set_status(AccountStatus::Paused);
-        let _ = recharge::policy::notify::send(subject, NoticeKind::RechargeSucceeded, "never sent");
+        let _ =
+            recharge::policy::notify::send(subject, NoticeKind::RechargeSucceeded, "never sent");
         core::arch::wasm32::unreachable();
     } else if id.starts_with("fault") {
         core::arch::wasm32::unreachable();
     } else if id.starts_with("mint") {
         let agency = parent.ok_or_else(|| PolicyError::Refused("no parent".into()))?;
-        let purchase = MinutePurchase { beneficiary: id.clone(), basic_minutes: 1000, premium_minutes: 0 };
-        charge(agency, "amex", cents(1), Purpose::Allocation(purchase), &key(0))?;
+        let purchase = MinutePurchase {
+            beneficiary: id.clone(),
+            basic_minutes: 1000,
+            premium_minutes: 0,
+        };
+        charge(
+            agency,
+            "amex",
+            cents(1),
+            Purpose::Allocation(purchase),
+            &key(0),
+        )?;
     } else if id.starts_with("foreign") {
-        let purchase = MinutePurchase { beneficiary: "victim".into(), basic_minutes: 10, premium_minutes: 0 };
-        charge(subject, "visa", cents(90), Purpose::Allocation(purchase), &key(0))?;
+        let purchase = MinutePurchase {
+            beneficiary: "victim".into(),
+            basic_minutes: 10,
+            premium_minutes: 0,
+        };
+        charge(
+            subject,
+            "visa",
+            cents(90),
+            Purpose::Allocation(purchase),
+            &key(0),
+        )?;
     }
     Ok(())
 }
 
+/// What tells the subject's rated calls apart in its charge keys, now that the
+/// host no longer names the call: the balance the call left (each call takes it
+/// lower; `five` needs ten calls of one instant to get distinct keys).
+fn nonce(call: &RatedCall) -> String {
+    format!("{}e-{}", call.balance.mantissa, call.balance.scale)
+}
+
 impl Guest for Hostile {
-    fn handle(event: Event, subject: &Account, parent: Option<&Account>) -> Result<(), PolicyError> {
-        // Misbehave on calls only: the outcomes of its own charges come back as
-        // events too, and the tests count what one call does.
-        match &event {
-            Event::Usage(usage) => misbehave(subject, parent, &usage.call),
-            _ => Ok(()),
-        }
+    fn usage(
+        call: RatedCall,
+        subject: &Account,
+        parent: Option<&Account>,
+    ) -> Result<(), PolicyError> {
+        misbehave(subject, parent, &nonce(&call))
     }
 
-    fn query(_actor: String, _what: QueryKind, subject: &Account, parent: Option<&Account>) -> Result<Answer, PolicyError> {
+    fn handle(
+        _event: Event,
+        _subject: &Account,
+        _parent: Option<&Account>,
+    ) -> Result<(), PolicyError> {
+        // Misbehave on calls (`usage`) only: the outcomes of its own charges
+        // come back as events too, and the tests count what one call does.
+        Ok(())
+    }
+
+    fn query(
+        _actor: String,
+        _what: QueryKind,
+        subject: &Account,
+        parent: Option<&Account>,
+    ) -> Result<Answer, PolicyError> {
         misbehave(subject, parent, "query")?;
         Ok(Answer::Service(true))
     }
 
     fn describe(_subject: &Account) -> AccountView {
-        AccountView { auto_recharge: None, allocation: None }
+        AccountView {
+            auto_recharge: None,
+            allocation: None,
+        }
     }
 
     fn estimate(_basic: i64, _premium: i64, _rates: Rates) -> Decimal {
@@ -169,7 +269,10 @@ impl Guest for Hostile {
     }
 
     fn minutes_for(_credit: Decimal, _rates: Rates) -> MinuteQuote {
-        MinuteQuote { basic_minutes: 0, premium_minutes: 0 }
+        MinuteQuote {
+            basic_minutes: 0,
+            premium_minutes: 0,
+        }
     }
 }
 

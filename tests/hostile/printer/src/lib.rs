@@ -8,7 +8,7 @@ wit_bindgen::generate!({
 });
 
 use exports::recharge::policy::policy::{
-    AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind,
+    AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind, RatedCall,
 };
 use recharge::policy::balance::Account;
 use recharge::policy::types::{Decimal, Rates};
@@ -16,6 +16,15 @@ use recharge::policy::types::{Decimal, Rates};
 struct Printer;
 
 impl Guest for Printer {
+    fn usage(
+        call: RatedCall,
+        subject: &Account,
+        _parent: Option<&Account>,
+    ) -> Result<(), PolicyError> {
+        println!("{} got {call:?}", subject.id());
+        Ok(())
+    }
+
     fn handle(
         event: Event,
         subject: &Account,

@@ -1,18 +1,18 @@
 //! `chaos`: capability calls drawn at random from the event, for the host's
 //! invariant tests (`tests/all/invariants.rs`).
 //!
-//! The draw is seeded by a hash of the subject, the event and the time, so the
-//! same event at the same time does the same thing. Each event may request
-//! charges (random payer, card, amount, purpose, beneficiary and key), save state
-//! of random size, pause or resume, ask for wake-ups, send notices, and then
-//! succeed, give up with an error, or trap. Reactions to timers and payment
-//! outcomes act less, so chains of events die out.
+//! The draw is seeded by a hash of the subject, the event (or rated call) and
+//! the time, so the same event at the same time does the same thing. Each event
+//! may request charges (random payer, card, amount, purpose, beneficiary and
+//! key), save state of random size, pause or resume, ask for wake-ups, send
+//! notices, and then succeed, give up with an error, or trap. Reactions to
+//! timers and payment outcomes act less, so chains of events die out.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 
-use crate::exports::recharge::policy::policy::{Event, PolicyError};
+use crate::exports::recharge::policy::policy::{Event, PolicyError, RatedCall};
 use crate::recharge::policy::balance::Account;
 use crate::recharge::policy::clock::{current_rates, now, wake_me_at};
 use crate::recharge::policy::notify::send;
@@ -63,7 +63,7 @@ impl Draw {
 /// What kind of event it is, and how much it may do.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reaction {
-    /// A request or a call: the full range of actions.
+    /// A request or a rated call: the full range of actions.
     Full,
     /// A timer or a payment outcome: fewer charges, only future wake-ups.
     Echo,
@@ -71,10 +71,6 @@ enum Reaction {
 
 fn describe(event: &Event) -> (String, Reaction) {
     match event {
-        Event::Usage(usage) => (
-            format!("usage {} {}", usage.call, usage.seconds),
-            Reaction::Full,
-        ),
         Event::SaveAutoRecharge(request) => (format!("save {}", request.actor), Reaction::Full),
         Event::SaveAllocation(request) => (
             format!(
@@ -269,6 +265,21 @@ fn side_effects(draw: &mut Draw, reaction: Reaction, subject: &Account, parent: 
     }
 }
 
+/// Act at random on one rated call (the `usage` export); then succeed, give up
+/// or trap. The host no longer names the call: its length and the balance it
+/// left tell calls apart.
+pub fn usage(
+    call: &RatedCall,
+    subject: &Account,
+    parent: Option<&Account>,
+) -> Result<(), PolicyError> {
+    let what = format!(
+        "usage {} {}e-{}",
+        call.seconds, call.balance.mantissa, call.balance.scale
+    );
+    act(&what, Reaction::Full, subject, parent)
+}
+
 /// Act at random on one event; then succeed, give up or trap.
 pub fn handle(
     event: &Event,
@@ -276,6 +287,17 @@ pub fn handle(
     parent: Option<&Account>,
 ) -> Result<(), PolicyError> {
     let (what, reaction) = describe(event);
+    act(&what, reaction, subject, parent)
+}
+
+/// Act at random as `what` (which seeds the draw, with the subject and the
+/// time) allows; then succeed, give up or trap.
+fn act(
+    what: &str,
+    reaction: Reaction,
+    subject: &Account,
+    parent: Option<&Account>,
+) -> Result<(), PolicyError> {
     let at = now();
     let mut draw = Draw::seeded(&[subject.id().as_bytes(), what.as_bytes(), &at.to_le_bytes()]);
     let seed = draw.next();

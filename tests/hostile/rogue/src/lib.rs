@@ -1,8 +1,8 @@
 //! The hostile corpus's policy: what it does depends on the subject account's id.
 //!
-//! On a usage event (and on queries, for the cases that answer), an account whose
-//! id starts with one of these prefixes misbehaves so (`tests/hostile/README.md`
-//! lists the outcome the host must give for each):
+//! On a rated call (the `usage` export; and on queries, for the cases that
+//! answer), an account whose id starts with one of these prefixes misbehaves so
+//! (`tests/hostile/README.md` lists the outcome the host must give for each):
 //!
 //! - `spin`: loops forever.
 //! - `reply-spin`: asks for its id; its `cabi_realloc` loops while the host lowers it.
@@ -26,7 +26,7 @@
 //! - `bad-answer`: answers queries and describes with decimals of scale 200.
 //! - `chaos`: acts at random on every event (see [`chaos`]).
 //!
-//! Any other account, and every other event, is accepted doing nothing.
+//! Any other account, and every other event (`handle`), is accepted doing nothing.
 #![no_std]
 
 extern crate alloc;
@@ -44,7 +44,7 @@ wit_bindgen::generate!({
 });
 
 use exports::recharge::policy::policy::{
-    AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind,
+    AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind, RatedCall,
 };
 use recharge::policy::balance::Account;
 use recharge::policy::clock::{now, wake_me_at};
@@ -355,6 +355,13 @@ fn woken(subject: &Account, tag: u64) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// What tells the subject's rated calls apart in its charge keys, now that the
+/// host no longer names the call: the balance the call left (each call takes it
+/// lower).
+fn nonce(call: &RatedCall) -> String {
+    format!("{}e-{}", call.balance.mantissa, call.balance.scale)
+}
+
 /// A decimal the host cannot take: scale 200.
 fn bad_decimal() -> Decimal {
     Decimal {
@@ -364,6 +371,17 @@ fn bad_decimal() -> Decimal {
 }
 
 impl Guest for Rogue {
+    fn usage(
+        call: RatedCall,
+        subject: &Account,
+        parent: Option<&Account>,
+    ) -> Result<(), PolicyError> {
+        if subject.id().starts_with("chaos") {
+            return chaos::usage(&call, subject, parent);
+        }
+        misbehave(subject, parent, &nonce(&call))
+    }
+
     fn handle(
         event: Event,
         subject: &Account,
@@ -372,10 +390,9 @@ impl Guest for Rogue {
         if subject.id().starts_with("chaos") {
             return chaos::handle(&event, subject, parent);
         }
-        // Misbehave on calls (and timers) only: the outcomes of its own charges
-        // come back as events too, and the tests count what one call does.
+        // Misbehave on calls (`usage`) and timers only: the outcomes of its own
+        // charges come back as events too, and the tests count what one call does.
         match &event {
-            Event::Usage(usage) => misbehave(subject, parent, &usage.call),
             Event::Timer(tag) => woken(subject, *tag),
             _ if subject.id().starts_with("fault") => core::arch::wasm32::unreachable(),
             _ => Ok(()),
