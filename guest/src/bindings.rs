@@ -16,10 +16,11 @@ wit_bindgen::generate!({
     export_macro_name: "__export_recharge_policy",
 });
 
+use core::cell::OnceCell;
 pub use exports::recharge::policy::policy as exported;
 pub use recharge::policy::balance::Account;
 pub use recharge::policy::types as wit;
-use recharge::policy::{clock, notify, payment};
+use recharge::policy::{balance, clock, notify, payment};
 
 #[global_allocator]
 static ALLOCATOR: crate::heap::Allocator = crate::heap::Allocator::new();
@@ -118,11 +119,7 @@ unsafe extern "C" fn bcmp(left: *const u8, right: *const u8, len: usize) -> i32 
 pub struct Adapter<P>(PhantomData<P>);
 
 impl<P: PolicyRules> exported::Guest for Adapter<P> {
-    fn usage(
-        call: exported::RatedCall,
-        subject: &Account,
-        parent: Option<&Account>,
-    ) -> Result<(), exported::PolicyError> {
+    fn usage(call: exported::RatedCall) -> Result<(), exported::PolicyError> {
         let event = model::Event::Usage(model::Usage {
             seconds: call.seconds,
             minute_type: match call.minute_type {
@@ -132,14 +129,16 @@ impl<P: PolicyRules> exported::Guest for Adapter<P> {
             wallet_cost: decimal_from_wit(call.wallet_cost),
         });
         let mut host = Host {
-            subject,
-            parent,
+            accounts: Accounts::Asked {
+                subject: OnceCell::new(),
+                parent: OnceCell::new(),
+            },
             handed: Some(Handed {
                 balance: decimal_from_wit(call.balance),
                 watermark: call.watermark.map(decimal_from_wit),
             }),
         };
-        P::handle(&event, parent.is_some(), &mut host).map_err(error_to_wit)
+        P::handle(&event, call.has_parent, &mut host).map_err(error_to_wit)
     }
 
     fn handle(
@@ -216,12 +215,26 @@ type DefaultExport = Adapter<crate::DefaultPolicy>;
 #[cfg(feature = "default-policy")]
 __export_recharge_policy!(DefaultExport with_types_in self);
 
-/// The capabilities of one call: the borrowed accounts, what the call handed
-/// over, and the imported interfaces.
+/// The capabilities of one call: its accounts, what the call handed over, and
+/// the imported interfaces.
 struct Host<'a> {
-    subject: &'a Account,
-    parent: Option<&'a Account>,
+    accounts: Accounts<'a>,
     handed: Option<Handed>,
+}
+
+/// The accounts of a call.
+enum Accounts<'a> {
+    /// Lent with the call.
+    Lent {
+        subject: &'a Account,
+        parent: Option<&'a Account>,
+    },
+    /// Asked for on first need: a usage call lends none, and deciding that
+    /// nothing is to be done needs none. Dropped (and given back) with the call.
+    Asked {
+        subject: OnceCell<Result<Account, model::Refusal>>,
+        parent: OnceCell<Result<Option<Account>, model::Refusal>>,
+    },
 }
 
 /// The subject's balance and watermark as a usage call hands them over: read
@@ -234,16 +247,29 @@ struct Handed {
 impl<'a> Host<'a> {
     fn new(subject: &'a Account, parent: Option<&'a Account>) -> Self {
         Host {
-            subject,
-            parent,
+            accounts: Accounts::Lent { subject, parent },
             handed: None,
         }
     }
 
     fn account(&self, who: Role) -> Result<&Account, model::Refusal> {
         match who {
-            Role::Subject => Ok(self.subject),
-            Role::Parent => self.parent.ok_or(model::Refusal::ForeignAccount),
+            Role::Subject => match &self.accounts {
+                Accounts::Lent { subject, .. } => Ok(subject),
+                Accounts::Asked { subject, .. } => subject
+                    .get_or_init(|| balance::current_subject().map_err(refusal_from_wit))
+                    .as_ref()
+                    .map_err(Clone::clone),
+            },
+            Role::Parent => match &self.accounts {
+                Accounts::Lent { parent, .. } => parent.ok_or(model::Refusal::ForeignAccount),
+                Accounts::Asked { parent, .. } => parent
+                    .get_or_init(|| balance::current_parent().map_err(refusal_from_wit))
+                    .as_ref()
+                    .map_err(Clone::clone)?
+                    .as_ref()
+                    .ok_or(model::Refusal::ForeignAccount),
+            },
         }
     }
 }

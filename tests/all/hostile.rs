@@ -589,6 +589,124 @@ fn malformed_answers_are_faults_not_crashes() {
     arena.assert_bystander_unaffected();
 }
 
+/// What the rogue policy, uploaded by `owner`, keeps for `account`, as text.
+fn rogue_state(h: &Harness, owner: &AccountId, account: &AccountId) -> String {
+    let record = h.platform.account(account).unwrap();
+    let state = record
+        .policy_state
+        .get(format!("tenant:{owner}").as_str())
+        .cloned()
+        .unwrap_or_default();
+    String::from_utf8(state).unwrap()
+}
+
+/// One `clutch` call's note (`rogue/src/lib.rs`), checked for what every call
+/// shows: twenty `current-subject` calls that drop nothing get eight handles and
+/// twelve refusals, `invalid`; the parent is refused too while eight are held.
+/// Returns the note's parts: what the handles an earlier call kept name now
+/// (subject, parent), and what `current-parent` answered.
+fn clutch_note(note: &str) -> Vec<&str> {
+    let parts: Vec<&str> = note.split("; ").collect();
+    assert!(parts.len() >= 4, "{note}");
+    assert!(
+        parts[2].starts_with("accepted 8, refused 12 (invalid("),
+        "the ninth handle is not refused: {note}"
+    );
+    assert!(!parts[2].contains("), "), "one refusal only: {note}");
+    parts
+}
+
+/// What a handle kept from an earlier call may name in this one: nothing (its
+/// instance was not reused), or the account in its role in this call.
+fn assert_kept(part: &str, role: &str, now: &str) {
+    let nothing = format!("no {role} kept");
+    let here = format!("kept {role} names '{now}' (");
+    assert!(
+        part == nothing || part.starts_with(&here),
+        "a {role} handle kept from an earlier call reached '{part}', not this call's {role} '{now}'"
+    );
+}
+
+#[test]
+fn hoarded_account_handles_are_refused_after_eight_and_kept_ones_reach_only_the_next_call() {
+    let h = harness();
+    let calm = bystander_opens(&h);
+    let (agency, sub) = h.agency_with_sub("clutch-agency", "clutch-sub");
+    h.platform.set_policy(&agency, rogue()).unwrap();
+    let untouched = |before: &Observed, account: &AccountId| {
+        assert_eq!(
+            concerning(&observe(&h), account),
+            concerning(before, account),
+            "{account} changed"
+        );
+    };
+
+    // The sub-account's call: eight subject handles, then refusals, the parent
+    // refused too; once one handle is dropped, the parent is lent. The policy
+    // keeps a subject and a parent handle past the call, and leaves six more
+    // undropped: the event still succeeds and commits its state.
+    let before = observe(&h);
+    h.platform
+        .record_usage(&sub, "c1", 60, MinuteType::Basic)
+        .unwrap();
+    let note = rogue_state(&h, &agency, &sub);
+    let parts = clutch_note(&note);
+    assert_eq!(parts[..2], ["no subject kept", "no parent kept"], "{note}");
+    assert!(parts[3].starts_with("then: invalid("), "{note}");
+    assert_eq!(
+        parts[4..],
+        ["after a drop: parent 'clutch-agency'"],
+        "{note}"
+    );
+    assert_eq!(h.balance(&sub), d("-0.09"));
+    untouched(&before, &agency);
+
+    // The agency's call: the handles kept from the sub-account's call, if the
+    // instance serves again, name the agency (the subject now) and no account
+    // (no parent now); never the sub-account. The sub-account is untouched.
+    let before = observe(&h);
+    h.platform
+        .record_usage(&agency, "c2", 60, MinuteType::Basic)
+        .unwrap();
+    let note = rogue_state(&h, &agency, &agency);
+    let parts = clutch_note(&note);
+    assert_kept(parts[0], "subject", "clutch-agency");
+    assert_kept(parts[1], "parent", "");
+    assert!(!parts[1].ends_with("(writable)"), "{note}");
+    assert_eq!(parts[3..], ["then: no parent"], "{note}");
+    untouched(&before, &sub);
+
+    // And back: the subject handle kept from the agency's call names the
+    // sub-account; the allowance is eight again in a new call.
+    let before = observe(&h);
+    h.platform
+        .record_usage(&sub, "c3", 60, MinuteType::Basic)
+        .unwrap();
+    let note = rogue_state(&h, &agency, &sub);
+    let parts = clutch_note(&note);
+    assert_kept(parts[0], "subject", "clutch-sub");
+    assert_eq!(parts[1], "no parent kept", "{note}");
+    assert_eq!(
+        parts[4..],
+        ["after a drop: parent 'clutch-agency'"],
+        "{note}"
+    );
+    untouched(&before, &agency);
+
+    // No fault: the refusals were answers, not traps; the host serves on.
+    for account in [&agency, &sub] {
+        assert!(h.notices(account, "policy_fault").is_empty());
+        assert_eq!(h.platform.account(account).unwrap().status, Status::Active);
+    }
+    let arena = Arena {
+        h,
+        calm,
+        tenant: agency,
+        calls: std::cell::Cell::new(0),
+    };
+    arena.assert_bystander_unaffected();
+}
+
 #[test]
 fn the_wat_shell_with_a_well_behaved_core_module_serves() {
     let arena = Arena::with_policy("wat-benign-1", &shelled("benign"));

@@ -211,6 +211,7 @@ pub fn rated_call(
     usage: &Usage,
     balance: Decimal,
     watermark: Option<Decimal>,
+    has_parent: bool,
 ) -> Result<exported::RatedCall, Malformed> {
     Ok(exported::RatedCall {
         seconds: usage.seconds,
@@ -218,6 +219,7 @@ pub fn rated_call(
         wallet_cost: decimal(usage.wallet_cost)?,
         balance: decimal(balance)?,
         watermark: watermark.map(decimal).transpose()?,
+        has_parent,
     })
 }
 

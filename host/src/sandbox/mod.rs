@@ -30,7 +30,15 @@ const POLICY_EXPORT: &str = "recharge:policy/policy@0.1.0";
 pub struct SandboxState {
     ctx: EventContext,
     limits: StoreLimits,
+    /// Account handles handed out by `current-subject` and `current-parent` and
+    /// not dropped yet.
+    lent: u32,
 }
+
+/// Account handles a call may hold from `current-subject` and `current-parent`
+/// at once: a policy needs two, and each one costs the host an entry in the
+/// instance's handle table.
+const MAX_LENT_HANDLES: u32 = 8;
 
 /// A policy component, compiled and linked, ready to instantiate.
 ///
@@ -56,10 +64,7 @@ struct Exports {
 }
 
 /// The usage export's signature.
-type UsageFunc = TypedFunc<
-    (exported::RatedCall, AccountHandle, Option<AccountHandle>),
-    (Result<(), exported::PolicyError>,),
->;
+type UsageFunc = TypedFunc<(exported::RatedCall,), (Result<(), exported::PolicyError>,)>;
 
 /// An instantiated policy with its store, between calls. Its exports are looked
 /// up and type-checked on first use: a fresh sandbox per usage event checks the
@@ -67,7 +72,9 @@ type UsageFunc = TypedFunc<
 struct Warm {
     store: Store<SandboxState>,
     instance: Instance,
-    bindings: Option<RechargePolicy>,
+    // Boxed: the bindings of every export are a few hundred bytes, and an
+    // instance moves in and out of the warm pool on every call.
+    bindings: Option<Box<RechargePolicy>>,
     usage: Option<UsageFunc>,
 }
 
@@ -76,10 +83,10 @@ impl Warm {
     fn bindings(&mut self, exports: &Exports) -> wasmtime::Result<&RechargePolicy> {
         if self.bindings.is_none() {
             let bindings = exports.all.load(&mut self.store, &self.instance)?;
-            self.bindings = Some(bindings);
+            self.bindings = Some(Box::new(bindings));
         }
         self.bindings
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| wasmtime::Error::msg("bindings not loaded"))
     }
 
@@ -135,6 +142,7 @@ impl WasmPolicy {
         let limits = self.engine.limits();
         let state = SandboxState {
             ctx: EventContext::default(),
+            lent: 0,
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .table_elements(limits.table_elements)
@@ -208,7 +216,11 @@ impl WasmPolicy {
         ctx.fuel_used = limits.fuel.saturating_sub(fuel_left);
         match outcome {
             Ok(result) => {
-                self.give_back(warm);
+                // An instance still holding account handles is not reused: its
+                // handle table would only grow from call to call.
+                if warm.store.data().lent == 0 {
+                    self.give_back(warm);
+                }
                 Ok(result)
             }
             Err(error) => Err(fault(error)),
@@ -228,9 +240,13 @@ fn fault(error: wasmtime::Error) -> PolicyFault {
     }
 }
 
+/// The handle representation of the subject and of its parent agency.
+const SUBJECT_REP: u32 = 0;
+const PARENT_REP: u32 = 1;
+
 fn handles(ctx: &EventContext) -> (AccountHandle, Option<AccountHandle>) {
-    let parent = ctx.has_parent().then(|| Resource::new_borrow(1));
-    (Resource::new_borrow(0), parent)
+    let parent = ctx.has_parent().then(|| Resource::new_borrow(PARENT_REP));
+    (Resource::new_borrow(SUBJECT_REP), parent)
 }
 
 impl Policy for WasmPolicy {
@@ -239,19 +255,20 @@ impl Policy for WasmPolicy {
     }
 
     fn handle(&self, event: &Event, ctx: &mut EventContext) -> Verdict<()> {
-        let (subject, parent) = handles(ctx);
         let result = if let Event::Usage(usage) = event {
-            // The hot path: flat arguments, the balance and watermark with them.
+            // The hot path: flat arguments with the balance and the watermark,
+            // and no account lent unless the policy asks for it.
             let balance = Capabilities::balance(&*ctx, Role::Subject).unwrap_or_default();
             let watermark = ctx.watermark(Role::Subject);
-            let call = convert::rated_call(usage, balance, watermark)
+            let call = convert::rated_call(usage, balance, watermark, ctx.has_parent())
                 .map_err(|err| PolicyFault::Malformed(err.0))?;
             self.sandboxed(ctx, |warm, exports| {
                 let usage = warm.usage(exports)?;
-                let (result,) = usage.call(&mut warm.store, (call, subject, parent))?;
+                let (result,) = usage.call(&mut warm.store, (call,))?;
                 Ok(result)
             })?
         } else {
+            let (subject, parent) = handles(ctx);
             let event = convert::event(event).map_err(|err| PolicyFault::Malformed(err.0))?;
             self.sandboxed(ctx, |warm, exports| {
                 let policy = warm.bindings(exports)?.recharge_policy_policy().clone();
@@ -293,8 +310,8 @@ impl Policy for WasmPolicy {
 
 fn role(handle: &AccountHandle) -> Option<Role> {
     match handle.rep() {
-        0 => Some(Role::Subject),
-        1 => Some(Role::Parent),
+        SUBJECT_REP => Some(Role::Subject),
+        PARENT_REP => Some(Role::Parent),
         _ => None,
     }
 }
@@ -320,7 +337,31 @@ impl SandboxState {
 
 impl types::Host for SandboxState {}
 
-impl balance::Host for SandboxState {}
+impl SandboxState {
+    /// An owned handle on the account in `role`, within the call's allowance.
+    fn lend(&mut self, rep: u32) -> Result<AccountHandle, wit::Refusal> {
+        if self.lent >= MAX_LENT_HANDLES {
+            return Err(wit::Refusal::Invalid(format!(
+                "{MAX_LENT_HANDLES} account handles are not dropped yet"
+            )));
+        }
+        self.lent += 1;
+        Ok(Resource::new_own(rep))
+    }
+}
+
+impl balance::Host for SandboxState {
+    fn current_subject(&mut self) -> Result<AccountHandle, wit::Refusal> {
+        self.lend(SUBJECT_REP)
+    }
+
+    fn current_parent(&mut self) -> Result<Option<AccountHandle>, wit::Refusal> {
+        if !self.ctx.has_parent() {
+            return Ok(None);
+        }
+        self.lend(PARENT_REP).map(Some)
+    }
+}
 
 impl balance::HostAccount for SandboxState {
     fn id(&mut self, account: AccountHandle) -> String {
@@ -430,8 +471,12 @@ impl balance::HostAccount for SandboxState {
             .map_err(convert::refusal)
     }
 
-    fn drop(&mut self, _account: AccountHandle) -> wasmtime::Result<()> {
-        // Handles are borrows of the event's accounts; nothing to free.
+    fn drop(&mut self, account: AccountHandle) -> wasmtime::Result<()> {
+        // A handle names a role in the call, not an account: nothing to free
+        // but the allowance of a handle `lend` handed out.
+        if account.owned() {
+            self.lent = self.lent.saturating_sub(1);
+        }
         Ok(())
     }
 }

@@ -21,8 +21,8 @@ use crate::policy::Policy;
 const START: Timestamp = 1_767_571_200_000;
 /// Events run before timing starts, at most.
 const WARM_UP: u64 = 1_000;
-/// Events between two progress reports.
-const PROGRESS_EVERY: u64 = 4096;
+/// Events a policy runs in a row before the other one takes its turn.
+const BLOCK: u64 = 4096;
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,30 +75,47 @@ pub struct SpeedReport {
 }
 
 /// Time `options.events` usage events through the policy; for the default policy
-/// also through its native build. `progress` hears `(done, total)`.
+/// also through its native build, on a second platform, event for event. The
+/// two take turns in blocks of [`BLOCK`] events: within a block a policy runs
+/// alone, with its own data in the caches, and across blocks whatever else the
+/// machine does weighs on both alike, so the ratio of their medians holds still
+/// from run to run. `progress` hears `(done, total)`.
 pub fn bench(
     policy: &PolicyUnderTest,
     options: BenchOptions,
     builder: &dyn Fn() -> PlatformBuilder,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BenchReport, SimulationError> {
-    let native = *policy == PolicyUnderTest::Default;
-    let total = options.events * if native { 2 } else { 1 };
-    let tested = measure(policy, builder(), options, &mut |done| {
-        progress(done, total)
-    })?;
-    let native = if native {
-        let mut report = measure(
-            policy,
-            builder().native_default_policy(),
-            options,
-            &mut |done| progress(options.events + done, total),
-        )?;
-        report.policy = "native".into();
-        Some(report)
-    } else {
-        None
-    };
+    let with_native = *policy == PolicyUnderTest::Default;
+    let total = options.events * if with_native { 2 } else { 1 };
+    let mut runs = vec![Run::new(policy, policy.label(), builder(), options)?];
+    if with_native {
+        let native = builder().native_default_policy();
+        runs.push(Run::new(policy, "native", native, options)?);
+    }
+    let warm_up = WARM_UP.min(options.events / 10);
+    for run in &mut runs {
+        for event in 0..warm_up {
+            run.record(u64::MAX - event, false)?;
+        }
+    }
+    let mut done = 0;
+    let mut first = 0;
+    while first < options.events {
+        let last = (first + BLOCK).min(options.events);
+        for run in &mut runs {
+            for event in first..last {
+                run.record(event, true)?;
+            }
+            done += last - first;
+            progress(done, total);
+        }
+        first = last;
+    }
+    progress(total, total);
+    let mut reports = runs.into_iter().map(Run::report);
+    let tested = reports.next().expect("the tested policy's run");
+    let native = reports.next();
     let wasm_over_native = native
         .as_ref()
         .filter(|native| native.median_ns > 0)
@@ -119,58 +136,75 @@ fn host_error(error: HostError) -> SimulationError {
     }
 }
 
-/// Set up the users, warm up, then time each event.
-fn measure(
-    policy: &PolicyUnderTest,
-    builder: PlatformBuilder,
-    options: BenchOptions,
-    progress: &mut dyn FnMut(u64),
-) -> Result<SpeedReport, SimulationError> {
-    let platform = builder
-        .gateway(Arc::new(SimulatedGateway::new()))
-        .simulated_clock(START)
-        .build()
-        .map_err(host_error)?;
-    let users = set_up(&platform, policy, options.users.max(1))?;
-    let warm_up = WARM_UP.min(options.events / 10);
-    for event in 0..warm_up {
-        let (user, call, seconds, minute_type) = usage(&users, u64::MAX - event);
-        platform
-            .record_usage(user, &call, seconds, minute_type)
+/// One policy's platform, its users, and what its timed events measured.
+struct Run {
+    label: String,
+    platform: Platform,
+    users: Vec<AccountId>,
+    nanos: Vec<u64>,
+    fuel: Vec<u64>,
+    decisions: u64,
+}
+
+impl Run {
+    /// A platform with the users set up.
+    fn new(
+        policy: &PolicyUnderTest,
+        label: &str,
+        builder: PlatformBuilder,
+        options: BenchOptions,
+    ) -> Result<Run, SimulationError> {
+        let platform = builder
+            .gateway(Arc::new(SimulatedGateway::new()))
+            .simulated_clock(START)
+            .build()
             .map_err(host_error)?;
+        let users = set_up(&platform, policy, options.users.max(1))?;
+        Ok(Run {
+            label: label.to_owned(),
+            platform,
+            users,
+            nanos: Vec::with_capacity(options.events as usize),
+            fuel: Vec::with_capacity(options.events as usize),
+            decisions: 0,
+        })
     }
-    let mut nanos = Vec::with_capacity(options.events as usize);
-    let mut fuel = Vec::with_capacity(options.events as usize);
-    let mut decisions = 0;
-    let started = Instant::now();
-    for event in 0..options.events {
-        let (user, call, seconds, minute_type) = usage(&users, event);
+
+    /// Record the `event`-th usage, timed and counted unless warming up.
+    fn record(&mut self, event: u64, timed: bool) -> Result<(), SimulationError> {
+        let (user, call, seconds, minute_type) = usage(&self.users, event);
         let timer = Instant::now();
-        let report = platform
+        let report = self
+            .platform
             .record_usage(user, &call, seconds, minute_type)
             .map_err(host_error)?;
-        nanos.push(timer.elapsed().as_nanos() as u64);
-        fuel.push(report.fuel);
-        decisions += report.decisions;
-        if event.is_multiple_of(PROGRESS_EVERY) {
-            progress(event);
+        let elapsed = timer.elapsed().as_nanos() as u64;
+        if timed {
+            self.nanos.push(elapsed);
+            self.fuel.push(report.fuel);
+            self.decisions += report.decisions;
+        }
+        Ok(())
+    }
+
+    /// The run's figures; events per second over the time its events took.
+    fn report(mut self) -> SpeedReport {
+        let busy: u64 = self.nanos.iter().sum();
+        let events = self.nanos.len() as f64;
+        self.nanos.sort_unstable();
+        SpeedReport {
+            policy: self.label,
+            events_per_second: if busy > 0 {
+                events * 1e9 / busy as f64
+            } else {
+                0.0
+            },
+            median_ns: nearest_rank(&self.nanos, 0.5),
+            p99_ns: nearest_rank(&self.nanos, 0.99),
+            fuel_per_event: Quantiles::of(self.fuel),
+            decisions: self.decisions,
         }
     }
-    let wall = started.elapsed().as_secs_f64();
-    progress(options.events);
-    nanos.sort_unstable();
-    Ok(SpeedReport {
-        policy: policy.label().to_owned(),
-        events_per_second: if wall > 0.0 {
-            options.events as f64 / wall
-        } else {
-            0.0
-        },
-        median_ns: nearest_rank(&nanos, 0.5),
-        p99_ns: nearest_rank(&nanos, 0.99),
-        fuel_per_event: Quantiles::of(fuel),
-        decisions,
-    })
 }
 
 /// Open the users with a card, the policy and auto-recharge (10.00 below 5.00).

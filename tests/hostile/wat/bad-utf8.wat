@@ -1,5 +1,5 @@
-;; A reply the host cannot read: `usage` (and `handle`) drops its borrow as it
-;; must, then returns `err(forbidden(s))` where `s` is not UTF-8.
+;; A reply the host cannot read: `usage` (and `handle`, once it has dropped its
+;; borrow as it must) returns `err(forbidden(s))` where `s` is not UTF-8.
 (module
   (import "host" "drop-account" (func $drop-account (param i32)))
   (memory (export "memory") 1)
@@ -14,9 +14,8 @@
   (data (i32.const 128) "\01\00\00\00\00\00\00\00\00\01\00\00\04\00\00\00")
   (data (i32.const 256) "\ff\fe\fd\fc")
   (func (export "recharge:policy/policy@0.1.0#usage")
-    (param i64 i32 i64 i32 i64 i32 i32 i64 i32) (param $subject i32) (param i32 i32) (result i32)
-    ;; Done with the subject (the tenant is a user: there is no parent).
-    (call $drop-account (local.get $subject))
+    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32) (result i32)
+    ;; No handle to drop: a rated call lends none.
     (i32.const 128))
   (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)
     ;; Done with the subject (the tenant is a user: there is no parent).

@@ -6,7 +6,7 @@
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
     (i32.const 1024))
   (func (export "recharge:policy/policy@0.1.0#usage")
-    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32 i32 i32) (result i32)
+    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32) (result i32)
     (i32.const 0))
   (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)
     (i32.const 0))

@@ -14,7 +14,7 @@
       (call $down (i64.add (local.get $depth) (i64.const 1)))
       (local.get $depth)))
   (func (export "recharge:policy/policy@0.1.0#usage")
-    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32 i32 i32) (result i32)
+    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32) (result i32)
     (drop (call $down (i64.const 0)))
     (i32.const 0))
   (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)

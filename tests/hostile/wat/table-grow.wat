@@ -21,7 +21,7 @@
       (then (loop $spin (br $spin))))
     unreachable)
   (func (export "recharge:policy/policy@0.1.0#usage")
-    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32 i32 i32) (result i32)
+    (param i64 i32 i64 i32 i64 i32 i32 i64 i32 i32) (result i32)
     (call $grow))
   (func (export "recharge:policy/policy@0.1.0#handle") (param i32) (result i32)
     (call $grow))

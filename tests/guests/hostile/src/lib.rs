@@ -11,8 +11,9 @@
 //! - `foreign`: buys minutes for an account it was not handed.
 //! - anything else: does nothing.
 //!
-//! Only rated calls (the `usage` export) and queries misbehave; every other
-//! event (`handle`) is accepted.
+//! Only rated calls (the `usage` export, which asks the host for its subject and
+//! parent with `current-subject` and `current-parent`) and queries misbehave;
+//! every other event (`handle`) is accepted.
 #![no_std]
 
 extern crate alloc;
@@ -29,7 +30,7 @@ wit_bindgen::generate!({
 use exports::recharge::policy::policy::{
     AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind, RatedCall,
 };
-use recharge::policy::balance::Account;
+use recharge::policy::balance::{Account, current_parent, current_subject};
 use recharge::policy::payment::request_charge;
 use recharge::policy::types::{
     AccountStatus, Decimal, MinutePurchase, NoticeKind, Purpose, Rates, Refusal,
@@ -229,12 +230,15 @@ fn nonce(call: &RatedCall) -> String {
 }
 
 impl Guest for Hostile {
-    fn usage(
-        call: RatedCall,
-        subject: &Account,
-        parent: Option<&Account>,
-    ) -> Result<(), PolicyError> {
-        misbehave(subject, parent, &nonce(&call))
+    fn usage(call: RatedCall) -> Result<(), PolicyError> {
+        let refused = |refusal: Refusal| PolicyError::Refused(refusal_name(&refusal));
+        let subject = current_subject().map_err(refused)?;
+        let parent = if call.has_parent {
+            current_parent().map_err(refused)?
+        } else {
+            None
+        };
+        misbehave(&subject, parent.as_ref(), &nonce(&call))
     }
 
     fn handle(

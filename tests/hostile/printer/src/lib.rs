@@ -10,17 +10,15 @@ wit_bindgen::generate!({
 use exports::recharge::policy::policy::{
     AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind, RatedCall,
 };
-use recharge::policy::balance::Account;
+use recharge::policy::balance::{Account, current_subject};
 use recharge::policy::types::{Decimal, Rates};
 
 struct Printer;
 
 impl Guest for Printer {
-    fn usage(
-        call: RatedCall,
-        subject: &Account,
-        _parent: Option<&Account>,
-    ) -> Result<(), PolicyError> {
+    fn usage(call: RatedCall) -> Result<(), PolicyError> {
+        let subject =
+            current_subject().map_err(|refusal| PolicyError::Refused(format!("{refusal:?}")))?;
         println!("{} got {call:?}", subject.id());
         Ok(())
     }

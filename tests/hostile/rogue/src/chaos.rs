@@ -6,14 +6,19 @@
 //! may request charges (random payer, card, amount, purpose, beneficiary and
 //! key), save state of random size, pause or resume, ask for wake-ups, send
 //! notices, and then succeed, give up with an error, or trap. Reactions to
-//! timers and payment outcomes act less, so chains of events die out.
+//! timers and payment outcomes act less, so chains of events die out. A rated
+//! call gets its accounts from `current-subject` and `current-parent`: it asks
+//! for the parent when the call says there is one (and now and then when it
+//! says there is none), and sometimes asks for more handles, dropping some and
+//! leaving others undropped.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use alloc::vec::Vec;
 
 use crate::exports::recharge::policy::policy::{Event, PolicyError, RatedCall};
-use crate::recharge::policy::balance::Account;
+use crate::recharge::policy::balance::{Account, current_parent, current_subject};
 use crate::recharge::policy::clock::{current_rates, now, wake_me_at};
 use crate::recharge::policy::notify::send;
 use crate::recharge::policy::payment::request_charge;
@@ -265,19 +270,38 @@ fn side_effects(draw: &mut Draw, reaction: Reaction, subject: &Account, parent: 
     }
 }
 
-/// Act at random on one rated call (the `usage` export); then succeed, give up
-/// or trap. The host no longer names the call: its length and the balance it
-/// left tell calls apart.
-pub fn usage(
-    call: &RatedCall,
-    subject: &Account,
-    parent: Option<&Account>,
-) -> Result<(), PolicyError> {
+/// Act at random on one rated call (the `usage` export) of `subject`, which
+/// the policy asked the host for; then succeed, give up or trap. The host no
+/// longer names the call: its length and the balance it left tell calls apart.
+pub fn usage(call: &RatedCall, subject: Account) -> Result<(), PolicyError> {
     let what = format!(
         "usage {} {}e-{}",
         call.seconds, call.balance.mantissa, call.balance.scale
     );
-    act(&what, Reaction::Full, subject, parent)
+    let mut draw = seeded(&subject, &what);
+    let parent = if call.has_parent || draw.chance(10) {
+        current_parent().ok().flatten()
+    } else {
+        None
+    };
+    // More handles than a policy needs: each dropped at once, or never.
+    let extra = if draw.chance(15) { draw.below(12) } else { 0 };
+    let mut undropped: Vec<Account> = Vec::new();
+    for _ in 0..extra {
+        let handle = if draw.chance(50) {
+            current_subject().ok()
+        } else {
+            current_parent().ok().flatten()
+        };
+        if let Some(handle) = handle
+            && draw.chance(50)
+        {
+            undropped.push(handle);
+        }
+    }
+    let verdict = decide(draw, &what, Reaction::Full, &subject, parent.as_ref());
+    core::mem::forget(undropped);
+    verdict
 }
 
 /// Act at random on one event; then succeed, give up or trap.
@@ -287,19 +311,23 @@ pub fn handle(
     parent: Option<&Account>,
 ) -> Result<(), PolicyError> {
     let (what, reaction) = describe(event);
-    act(&what, reaction, subject, parent)
+    decide(seeded(subject, &what), &what, reaction, subject, parent)
 }
 
-/// Act at random as `what` (which seeds the draw, with the subject and the
-/// time) allows; then succeed, give up or trap.
-fn act(
+/// The draw for `what` (an event or a call) of the subject, now.
+fn seeded(subject: &Account, what: &str) -> Draw {
+    let at = now();
+    Draw::seeded(&[subject.id().as_bytes(), what.as_bytes(), &at.to_le_bytes()])
+}
+
+/// Act at random as `what` allows; then succeed, give up or trap.
+fn decide(
+    mut draw: Draw,
     what: &str,
     reaction: Reaction,
     subject: &Account,
     parent: Option<&Account>,
 ) -> Result<(), PolicyError> {
-    let at = now();
-    let mut draw = Draw::seeded(&[subject.id().as_bytes(), what.as_bytes(), &at.to_le_bytes()]);
     let seed = draw.next();
     charges(&mut draw, reaction, subject, parent, seed);
     side_effects(&mut draw, reaction, subject, parent);

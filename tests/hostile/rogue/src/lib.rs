@@ -1,7 +1,8 @@
 //! The hostile corpus's policy: what it does depends on the subject account's id.
 //!
-//! On a rated call (the `usage` export; and on queries, for the cases that
-//! answer), an account whose id starts with one of these prefixes misbehaves so
+//! On a rated call (the `usage` export, which asks the host for its subject with
+//! `current-subject`; and on queries, for the cases that answer), an account
+//! whose id starts with one of these prefixes misbehaves so
 //! (`tests/hostile/README.md` lists the outcome the host must give for each):
 //!
 //! - `spin`: loops forever.
@@ -24,6 +25,10 @@
 //! - `panic`: indexes past the end of a slice.
 //! - `fault`: traps on every event.
 //! - `bad-answer`: answers queries and describes with decimals of scale 200.
+//! - `clutch`: asks for its subject twenty times without dropping a handle, and
+//!   for its parent; drops one and asks for the parent again; keeps a subject
+//!   and a parent handle for a later call, and reports what the handles kept by
+//!   an earlier call name now (on a rated call only, see [`clutch`]).
 //! - `chaos`: acts at random on every event (see [`chaos`]).
 //!
 //! Any other account, and every other event (`handle`), is accepted doing nothing.
@@ -35,8 +40,9 @@ mod chaos;
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 wit_bindgen::generate!({
     world: "recharge-policy",
@@ -46,7 +52,7 @@ wit_bindgen::generate!({
 use exports::recharge::policy::policy::{
     AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind, RatedCall,
 };
-use recharge::policy::balance::Account;
+use recharge::policy::balance::{Account, current_parent, current_subject};
 use recharge::policy::clock::{now, wake_me_at};
 use recharge::policy::notify::send;
 use recharge::policy::payment::request_charge;
@@ -204,7 +210,7 @@ fn tally(results: impl Iterator<Item = Result<(), Refusal>>) -> Vec<u8> {
     .into_bytes()
 }
 
-fn misbehave(subject: &Account, parent: Option<&Account>, nonce: &str) -> Result<(), PolicyError> {
+fn misbehave(subject: &Account, nonce: &str) -> Result<(), PolicyError> {
     let id = subject.id();
     let at = now();
     let key = |n: u32| format!("{id}/{at}/{nonce}/{n}");
@@ -328,7 +334,6 @@ fn misbehave(subject: &Account, parent: Option<&Account>, nonce: &str) -> Result
     } else if prefix("fault") {
         core::arch::wasm32::unreachable();
     }
-    let _ = parent;
     Ok(())
 }
 
@@ -362,6 +367,75 @@ fn nonce(call: &RatedCall) -> String {
     format!("{}e-{}", call.balance.mantissa, call.balance.scale)
 }
 
+/// The handles `clutch` keeps from one rated call for the next one the same
+/// instance serves (0: none; the component model never hands out index 0).
+static KEPT_SUBJECT: AtomicU32 = AtomicU32::new(0);
+static KEPT_PARENT: AtomicU32 = AtomicU32::new(0);
+
+/// What an account handle kept from an earlier call names now, and whether it
+/// may write there.
+fn kept(role: &str, slot: &AtomicU32) -> String {
+    match slot.swap(0, Ordering::Relaxed) {
+        0 => format!("no {role} kept"),
+        handle => {
+            // SAFETY: a handle this instance got from the host and never dropped.
+            let account = unsafe { Account::from_handle(handle) };
+            let id = account.id();
+            let write = match account.set_watermark(None) {
+                Ok(()) => String::from("writable"),
+                Err(refusal) => refusal_name(&refusal),
+            };
+            format!("kept {role} names '{id}' ({write})")
+        }
+    }
+}
+
+/// What `current-parent` answered.
+fn parent_note(when: &str, answer: &Result<Option<Account>, Refusal>) -> String {
+    match answer {
+        Ok(Some(parent)) => format!("{when}: parent '{}'", parent.id()),
+        Ok(None) => format!("{when}: no parent"),
+        Err(refusal) => format!("{when}: {}", refusal_name(refusal)),
+    }
+}
+
+/// `clutch`, on a rated call: hoards handles from `current-subject` and
+/// `current-parent` and keeps two past the call. Saves in the subject's state,
+/// `; ` between the parts: what the handles an earlier call kept name now
+/// (subject, then parent); the tally of twenty `current-subject` calls that drop
+/// nothing; what `current-parent` answers then; and, if it refused, what it
+/// answers once one subject handle is dropped.
+fn clutch() -> Result<(), PolicyError> {
+    let mut notes = vec![kept("subject", &KEPT_SUBJECT), kept("parent", &KEPT_PARENT)];
+    let mut hoard: Vec<Account> = Vec::new();
+    let results = (0..20).map(|_| current_subject().map(|handle| hoard.push(handle)));
+    notes.push(String::from_utf8(tally(results)).unwrap_or_default());
+    let first = current_parent();
+    notes.push(parent_note("then", &first));
+    let subject = hoard
+        .pop()
+        .ok_or_else(|| PolicyError::Refused("no subject handle".into()))?;
+    drop(hoard.pop());
+    let parent = match first {
+        Ok(parent) => parent,
+        Err(_) => {
+            let again = current_parent();
+            notes.push(parent_note("after a drop", &again));
+            again.ok().flatten()
+        }
+    };
+    subject
+        .set_state(notes.join("; ").as_bytes())
+        .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))?;
+    // Keep a handle of each role past the call; leave the rest undropped.
+    KEPT_SUBJECT.store(subject.take_handle(), Ordering::Relaxed);
+    if let Some(parent) = parent {
+        KEPT_PARENT.store(parent.take_handle(), Ordering::Relaxed);
+    }
+    core::mem::forget(hoard);
+    Ok(())
+}
+
 /// A decimal the host cannot take: scale 200.
 fn bad_decimal() -> Decimal {
     Decimal {
@@ -371,15 +445,18 @@ fn bad_decimal() -> Decimal {
 }
 
 impl Guest for Rogue {
-    fn usage(
-        call: RatedCall,
-        subject: &Account,
-        parent: Option<&Account>,
-    ) -> Result<(), PolicyError> {
-        if subject.id().starts_with("chaos") {
-            return chaos::usage(&call, subject, parent);
+    fn usage(call: RatedCall) -> Result<(), PolicyError> {
+        let subject =
+            current_subject().map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))?;
+        let id = subject.id();
+        if id.starts_with("chaos") {
+            return chaos::usage(&call, subject);
         }
-        misbehave(subject, parent, &nonce(&call))
+        if id.starts_with("clutch") {
+            drop(subject);
+            return clutch();
+        }
+        misbehave(&subject, &nonce(&call))
     }
 
     fn handle(
@@ -403,7 +480,7 @@ impl Guest for Rogue {
         _actor: String,
         _what: QueryKind,
         subject: &Account,
-        parent: Option<&Account>,
+        _parent: Option<&Account>,
     ) -> Result<Answer, PolicyError> {
         if subject.id().starts_with("bad-answer") {
             return Ok(Answer::Estimate(bad_decimal()));
@@ -411,7 +488,7 @@ impl Guest for Rogue {
         if subject.id().starts_with("chaos") {
             return Ok(Answer::Service(true));
         }
-        misbehave(subject, parent, "query")?;
+        misbehave(subject, "query")?;
         Ok(Answer::Service(true))
     }
 
