@@ -79,15 +79,21 @@ struct Warm {
 }
 
 impl Warm {
-    /// The generated bindings of every export.
-    fn bindings(&mut self, exports: &Exports) -> wasmtime::Result<&RechargePolicy> {
-        if self.bindings.is_none() {
-            let bindings = exports.all.load(&mut self.store, &self.instance)?;
-            self.bindings = Some(Box::new(bindings));
-        }
-        self.bindings
-            .as_deref()
-            .ok_or_else(|| wasmtime::Error::msg("bindings not loaded"))
+    /// Call `call` with the generated bindings of the policy export, loaded
+    /// (and type-checked) on first use.
+    fn with_policy<R>(
+        &mut self,
+        exports: &Exports,
+        call: impl FnOnce(&exported::Guest, &mut Store<SandboxState>) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
+        let bindings = match &mut self.bindings {
+            Some(bindings) => bindings,
+            unloaded @ None => {
+                let bindings = exports.all.load(&mut self.store, &self.instance)?;
+                unloaded.insert(Box::new(bindings))
+            }
+        };
+        call(bindings.recharge_policy_policy(), &mut self.store)
     }
 
     /// The usage export.
@@ -240,8 +246,10 @@ fn fault(error: wasmtime::Error) -> PolicyFault {
     }
 }
 
-/// The handle representation of the subject and of its parent agency.
+/// The representation of a handle on the call's subject: handles name roles,
+/// never accounts.
 const SUBJECT_REP: u32 = 0;
+/// The representation of a handle on the subject's parent agency.
 const PARENT_REP: u32 = 1;
 
 fn handles(ctx: &EventContext) -> (AccountHandle, Option<AccountHandle>) {
@@ -271,8 +279,9 @@ impl Policy for WasmPolicy {
             let (subject, parent) = handles(ctx);
             let event = convert::event(event).map_err(|err| PolicyFault::Malformed(err.0))?;
             self.sandboxed(ctx, |warm, exports| {
-                let policy = warm.bindings(exports)?.recharge_policy_policy().clone();
-                policy.call_handle(&mut warm.store, &event, subject, parent)
+                warm.with_policy(exports, |policy, store| {
+                    policy.call_handle(store, &event, subject, parent)
+                })
             })?
         };
         Ok(result.map_err(convert::from_policy_error))
@@ -281,14 +290,9 @@ impl Policy for WasmPolicy {
     fn query(&self, actor: &str, what: QueryKind, ctx: &mut EventContext) -> Verdict<Answer> {
         let (subject, parent) = handles(ctx);
         let result = self.sandboxed(ctx, |warm, exports| {
-            let policy = warm.bindings(exports)?.recharge_policy_policy().clone();
-            policy.call_query(
-                &mut warm.store,
-                actor,
-                convert::query_kind(what),
-                subject,
-                parent,
-            )
+            warm.with_policy(exports, |policy, store| {
+                policy.call_query(store, actor, convert::query_kind(what), subject, parent)
+            })
         })?;
         match result {
             Ok(answer) => convert::from_answer(answer)
@@ -301,8 +305,9 @@ impl Policy for WasmPolicy {
     fn describe(&self, ctx: &mut EventContext) -> Result<AccountView, PolicyFault> {
         let (subject, _) = handles(ctx);
         let view = self.sandboxed(ctx, |warm, exports| {
-            let policy = warm.bindings(exports)?.recharge_policy_policy().clone();
-            policy.call_describe(&mut warm.store, subject)
+            warm.with_policy(exports, |policy, store| {
+                policy.call_describe(store, subject)
+            })
         })?;
         convert::from_view(view).map_err(|err| PolicyFault::Malformed(err.0))
     }
