@@ -88,13 +88,15 @@ pub fn bench(
 ) -> Result<BenchReport, SimulationError> {
     let with_native = *policy == PolicyUnderTest::Default;
     let total = options.events * if with_native { 2 } else { 1 };
-    let mut runs = vec![Run::new(policy, policy.label(), builder(), options)?];
-    if with_native {
-        let native = builder().native_default_policy();
-        runs.push(Run::new(policy, "native", native, options)?);
-    }
+    let mut tested = Run::new(policy, policy.label(), builder(), options)?;
+    let mut native = if with_native {
+        let builder = builder().native_default_policy();
+        Some(Run::new(policy, "native", builder, options)?)
+    } else {
+        None
+    };
     let warm_up = WARM_UP.min(options.events / 10);
-    for run in &mut runs {
+    for run in std::iter::once(&mut tested).chain(native.as_mut()) {
         for event in 0..warm_up {
             run.record(u64::MAX - event, false)?;
         }
@@ -103,7 +105,7 @@ pub fn bench(
     let mut first = 0;
     while first < options.events {
         let last = (first + BLOCK).min(options.events);
-        for run in &mut runs {
+        for run in std::iter::once(&mut tested).chain(native.as_mut()) {
             for event in first..last {
                 run.record(event, true)?;
             }
@@ -113,9 +115,8 @@ pub fn bench(
         first = last;
     }
     progress(total, total);
-    let mut reports = runs.into_iter().map(Run::report);
-    let tested = reports.next().expect("the tested policy's run");
-    let native = reports.next();
+    let tested = tested.report();
+    let native = native.map(Run::report);
     let wasm_over_native = native
         .as_ref()
         .filter(|native| native.median_ns > 0)
