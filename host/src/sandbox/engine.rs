@@ -95,6 +95,8 @@ pub enum LoadError {
 pub struct PolicyEngine {
     engine: Engine,
     limits: Arc<Limits>,
+    /// The deadline in epoch ticks, worked out once: every call sets it.
+    deadline_ticks: u64,
     linker: Arc<Linker<SandboxState>>,
     cache_dir: Option<PathBuf>,
 }
@@ -144,8 +146,11 @@ impl PolicyEngine {
             state
         })
         .map_err(|err| LoadError::Engine(format!("{err:#}")))?;
+        let ticks = limits.deadline.as_millis() / EPOCH_TICK.as_millis();
+        let deadline_ticks = u64::try_from(ticks).unwrap_or(u64::MAX).max(1);
         Ok(PolicyEngine {
             engine,
+            deadline_ticks,
             limits: Arc::new(limits),
             linker: Arc::new(linker),
             cache_dir,
@@ -164,8 +169,7 @@ impl PolicyEngine {
 
     /// Ticks of [`EPOCH_TICK`] a call may run.
     pub(crate) fn deadline_ticks(&self) -> u64 {
-        let ticks = self.limits.deadline.as_millis() / EPOCH_TICK.as_millis();
-        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+        self.deadline_ticks
     }
 
     /// Check, compile (or fetch from the cache) and link a policy component.
