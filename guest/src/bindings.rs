@@ -120,6 +120,11 @@ pub struct Adapter<P>(PhantomData<P>);
 
 impl<P: PolicyRules> exported::Guest for Adapter<P> {
     fn usage(call: exported::RatedCall) -> Result<(), exported::PolicyError> {
+        let balance = decimal_from_wit(call.balance);
+        let watermark = call.watermark.map(decimal_from_wit);
+        if !P::usage_matters(balance, watermark) {
+            return Ok(());
+        }
         let event = model::Event::Usage(model::Usage {
             seconds: call.seconds,
             minute_type: match call.minute_type {
@@ -133,10 +138,7 @@ impl<P: PolicyRules> exported::Guest for Adapter<P> {
                 subject: OnceCell::new(),
                 parent: OnceCell::new(),
             },
-            handed: Some(Handed {
-                balance: decimal_from_wit(call.balance),
-                watermark: call.watermark.map(decimal_from_wit),
-            }),
+            handed: Some(Handed { balance, watermark }),
         };
         P::handle(&event, call.has_parent, &mut host).map_err(error_to_wit)
     }

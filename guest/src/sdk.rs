@@ -55,6 +55,16 @@ pub trait PolicyRules {
     /// The subject's settings, for the host's reports.
     fn describe(caps: &impl Capabilities) -> AccountView;
 
+    /// The usage hot path's first look, from what a usage event hands over: the
+    /// subject's balance after the call and the watermark the policy keeps
+    /// (`Capabilities::set_watermark`). `false` means the event changes nothing
+    /// and [`PolicyRules::handle`] is not called for it. The default, `true`,
+    /// hands every usage event to `handle`.
+    fn usage_matters(balance: Decimal, watermark: Option<Decimal>) -> bool {
+        let _ = (balance, watermark);
+        true
+    }
+
     /// The monthly price of an allocation (default: whole cents at `rates`).
     fn estimate(basic_minutes: i64, premium_minutes: i64, rates: &Rates) -> Decimal {
         allocation_price(basic_minutes, premium_minutes, rates).unwrap_or(Decimal::MAX)

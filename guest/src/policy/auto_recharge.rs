@@ -95,7 +95,7 @@ pub(super) fn on_usage(caps: &mut impl Capabilities, has_parent: bool) -> Result
         return Ok(());
     };
     let balance = caps.balance(Role::Subject).map_err(refused)?;
-    if compare(balance, watermark).is_ge() {
+    if !below_watermark(balance, Some(watermark)) {
         return Ok(());
     }
     let bytes = caps.state(Role::Subject);
@@ -107,6 +107,13 @@ pub(super) fn on_usage(caps: &mut impl Capabilities, has_parent: bool) -> Result
     Session::run_usage(caps, has_parent, bytes, balance, |session| {
         trigger_after_gate(session, balance)
     })
+}
+
+/// Whether a usage event that leaves the subject at `balance` may trigger a
+/// recharge: only below the watermark, which is the threshold while one could
+/// (R2: equal to the threshold does not trigger).
+pub(super) fn below_watermark(balance: Decimal, watermark: Option<Decimal>) -> bool {
+    watermark.is_some_and(|watermark| compare(balance, watermark).is_lt())
 }
 
 /// R6: the subject updated a card: the suspension ends at once.

@@ -172,6 +172,10 @@ impl crate::PolicyRules for DefaultPolicy {
         describe(caps)
     }
 
+    fn usage_matters(balance: Decimal, watermark: Option<Decimal>) -> bool {
+        auto_recharge::below_watermark(balance, watermark)
+    }
+
     fn estimate(basic_minutes: i64, premium_minutes: i64, rates: &Rates) -> Decimal {
         estimate(basic_minutes, premium_minutes, rates)
     }

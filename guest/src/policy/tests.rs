@@ -1143,3 +1143,18 @@ fn quotes() {
     let quote = super::minutes_for(d("10.00"), &rates);
     assert_eq!((quote.basic_minutes, quote.premium_minutes), (111, 62));
 }
+
+#[test]
+fn r2_usage_matters_only_below_the_watermark() {
+    use crate::{DefaultPolicy, PolicyRules};
+    let matters = |balance: &str, watermark: Option<&str>| {
+        DefaultPolicy::usage_matters(d(balance), watermark.map(d))
+    };
+    assert!(matters("9.99", Some("10.00")));
+    // Equal to the threshold does not trigger.
+    assert!(!matters("10.00", Some("10.00")));
+    assert!(!matters("10.0000", Some("10.00")));
+    assert!(!matters("25.00", Some("10.00")));
+    // No watermark: nothing can trigger.
+    assert!(!matters("-5.00", None));
+}
