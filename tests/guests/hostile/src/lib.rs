@@ -31,91 +31,20 @@ use exports::recharge::policy::policy::{
     AccountView, Answer, Event, Guest, MinuteQuote, PolicyError, QueryKind, RatedCall,
 };
 use recharge::policy::balance::{Account, current_parent, current_subject};
-use recharge::policy::payment::request_charge;
 use recharge::policy::types::{
     AccountStatus, Decimal, MinutePurchase, NoticeKind, Purpose, Rates, Refusal,
 };
 
-#[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+#[path = "../../../hostile/shared/charges.rs"]
+mod charges;
+#[path = "../../../hostile/shared/realloc.rs"]
+mod realloc;
+#[path = "../../../hostile/shared/runtime.rs"]
+mod runtime;
 
-/// The canonical ABI's allocator (wasi-libc would provide it; this guest has no libc).
-///
-/// # Safety
-/// Called by the component runtime with a valid old allocation, or none.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cabi_realloc(
-    old: *mut u8,
-    old_len: usize,
-    align: usize,
-    new_len: usize,
-) -> *mut u8 {
-    use alloc::alloc::{Layout, alloc, realloc};
-    if new_len == 0 {
-        return align as *mut u8;
-    }
-    // SAFETY: the runtime passes a power-of-two alignment and the old block's size.
-    let block = unsafe {
-        if old_len == 0 {
-            alloc(Layout::from_size_align_unchecked(new_len, align))
-        } else {
-            realloc(
-                old,
-                Layout::from_size_align_unchecked(old_len, align),
-                new_len,
-            )
-        }
-    };
-    if block.is_null() {
-        core::arch::wasm32::unreachable();
-    }
-    block
-}
-
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    core::arch::wasm32::unreachable()
-}
+use charges::{cents, charge, recurse, refusal_name};
 
 struct Hostile;
-
-fn cents(cents: i64) -> Decimal {
-    Decimal {
-        mantissa: cents,
-        scale: 2,
-    }
-}
-
-fn refusal_name(refusal: &Refusal) -> String {
-    match refusal {
-        Refusal::ForeignAccount => "foreign-account".into(),
-        Refusal::UnknownCard => "unknown-card".into(),
-        Refusal::BadAmount(why) => format!("bad-amount({why})"),
-        Refusal::PriceMismatch => "price-mismatch".into(),
-        Refusal::TooManyCharges => "too-many-charges".into(),
-        Refusal::DuplicateKey => "duplicate-key".into(),
-        Refusal::Invalid(why) => format!("invalid({why})"),
-    }
-}
-
-fn charge(
-    payer: &Account,
-    card: &str,
-    amount: Decimal,
-    purpose: Purpose,
-    key: &str,
-) -> Result<(), PolicyError> {
-    request_charge(payer, card, amount, &purpose, key)
-        .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))
-}
-
-#[inline(never)]
-#[allow(unconditional_recursion)]
-fn recurse(depth: u64) -> u64 {
-    let frame = [depth; 64];
-    core::hint::black_box(&frame);
-    recurse(core::hint::black_box(depth + 1)) + frame[0]
-}
 
 fn misbehave(subject: &Account, parent: Option<&Account>, nonce: &str) -> Result<(), PolicyError> {
     let id = subject.id();

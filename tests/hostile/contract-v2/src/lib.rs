@@ -18,46 +18,10 @@ use exports::recharge::policy::policy::{
 use recharge::policy::balance::Account;
 use recharge::policy::types::{Decimal, Rates};
 
-#[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
-
-/// The canonical ABI's allocator (this guest has no libc to provide it).
-///
-/// # Safety
-/// Called by the component runtime with a valid old allocation, or none.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cabi_realloc(
-    old: *mut u8,
-    old_len: usize,
-    align: usize,
-    new_len: usize,
-) -> *mut u8 {
-    use alloc::alloc::{Layout, alloc, realloc};
-    if new_len == 0 {
-        return align as *mut u8;
-    }
-    // SAFETY: the runtime passes a power-of-two alignment and the old block's size.
-    let block = unsafe {
-        if old_len == 0 {
-            alloc(Layout::from_size_align_unchecked(new_len, align))
-        } else {
-            realloc(
-                old,
-                Layout::from_size_align_unchecked(old_len, align),
-                new_len,
-            )
-        }
-    };
-    if block.is_null() {
-        core::arch::wasm32::unreachable();
-    }
-    block
-}
-
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    core::arch::wasm32::unreachable()
-}
+#[path = "../../shared/realloc.rs"]
+mod realloc;
+#[path = "../../shared/runtime.rs"]
+mod runtime;
 
 struct NextVersion;
 

@@ -61,8 +61,12 @@ use recharge::policy::types::{
     RechargeMode, Refusal,
 };
 
-#[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+#[path = "../../shared/charges.rs"]
+mod charges;
+#[path = "../../shared/runtime.rs"]
+mod runtime;
+
+use charges::{cents, charge, recurse, refusal_name};
 
 /// What `cabi_realloc` does: allocate, spin, or answer a wild pointer.
 static REALLOC_MODE: AtomicU8 = AtomicU8::new(REALLOC_NORMAL);
@@ -82,7 +86,6 @@ pub unsafe extern "C" fn cabi_realloc(
     align: usize,
     new_len: usize,
 ) -> *mut u8 {
-    use alloc::alloc::{Layout, alloc, realloc};
     match REALLOC_MODE.load(Ordering::Relaxed) {
         REALLOC_SPIN => {
             let mut spins: u64 = 0;
@@ -93,99 +96,11 @@ pub unsafe extern "C" fn cabi_realloc(
         REALLOC_WILD => return (u32::MAX - 7) as usize as *mut u8,
         _ => {}
     }
-    if new_len == 0 {
-        return align as *mut u8;
-    }
-    // SAFETY: the runtime passes a power-of-two alignment and the old block's size.
-    let block = unsafe {
-        if old_len == 0 {
-            alloc(Layout::from_size_align_unchecked(new_len, align))
-        } else {
-            realloc(
-                old,
-                Layout::from_size_align_unchecked(old_len, align),
-                new_len,
-            )
-        }
-    };
-    if block.is_null() {
-        core::arch::wasm32::unreachable();
-    }
-    block
-}
-
-/// Byte comparison, which `str` and slice equality lower to (wasi-libc would
-/// provide it; this guest has no libc).
-///
-/// # Safety
-/// `a` and `b` point to at least `n` readable bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    for offset in 0..n {
-        // SAFETY: the caller guarantees `n` readable bytes behind both pointers.
-        let (x, y) = unsafe { (*a.add(offset), *b.add(offset)) };
-        if x != y {
-            return i32::from(x) - i32::from(y);
-        }
-    }
-    0
-}
-
-/// Byte equality, as `memcmp`.
-///
-/// # Safety
-/// As [`memcmp`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    // SAFETY: same contract.
-    unsafe { memcmp(a, b, n) }
-}
-
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    core::arch::wasm32::unreachable()
+    // SAFETY: forwarded under the same contract.
+    unsafe { runtime::realloc_block(old, old_len, align, new_len) }
 }
 
 struct Rogue;
-
-fn cents(cents: i64) -> Decimal {
-    Decimal {
-        mantissa: cents,
-        scale: 2,
-    }
-}
-
-fn refusal_name(refusal: &Refusal) -> String {
-    match refusal {
-        Refusal::ForeignAccount => "foreign-account".into(),
-        Refusal::UnknownCard => "unknown-card".into(),
-        Refusal::BadAmount(why) => format!("bad-amount({why})"),
-        Refusal::PriceMismatch => "price-mismatch".into(),
-        Refusal::TooManyCharges => "too-many-charges".into(),
-        Refusal::DuplicateKey => "duplicate-key".into(),
-        Refusal::Invalid(why) => format!("invalid({why})"),
-    }
-}
-
-/// One charge; a refusal becomes the policy giving up.
-fn charge(
-    payer: &Account,
-    card: &str,
-    amount: Decimal,
-    purpose: Purpose,
-    key: &str,
-) -> Result<(), PolicyError> {
-    request_charge(payer, card, amount, &purpose, key)
-        .map_err(|refusal| PolicyError::Refused(refusal_name(&refusal)))
-}
-
-#[inline(never)]
-#[allow(unconditional_recursion)]
-fn recurse(depth: u64) -> u64 {
-    let frame = [depth; 64];
-    core::hint::black_box(&frame);
-    recurse(core::hint::black_box(depth + 1)) + frame[0]
-}
 
 /// Tally refusals by name: `accepted N, refused M (name...)`.
 fn tally(results: impl Iterator<Item = Result<(), Refusal>>) -> Vec<u8> {
