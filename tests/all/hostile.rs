@@ -628,7 +628,7 @@ fn assert_kept(part: &str, role: &str, now: &str) {
 }
 
 #[test]
-fn hoarded_account_handles_are_refused_after_eight_and_kept_ones_reach_only_the_next_call() {
+fn h1_hoarded_account_handles_are_refused_after_eight_and_kept_ones_reach_only_the_next_call() {
     let h = harness();
     let calm = bystander_opens(&h);
     let (agency, sub) = h.agency_with_sub("clutch-agency", "clutch-sub");
