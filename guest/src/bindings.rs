@@ -11,7 +11,7 @@ use crate::{PolicyRules, model, money};
 
 wit_bindgen::generate!({
     world: "recharge-policy",
-    path: "../wit",
+    path: "../wit/0.1.0",
     pub_export_macro: true,
     export_macro_name: "__export_recharge_policy",
 });

@@ -1,8 +1,8 @@
-//! Host bindings generated from `wit/recharge.wit`.
+//! Host bindings generated from `wit/0.1.0/recharge.wit`.
 
 wasmtime::component::bindgen!({
     world: "recharge-policy",
-    path: "../wit",
+    path: "../wit/0.1.0",
 });
 
 pub use exports::recharge::policy::policy as exported;

@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 
 wit_bindgen::generate!({
     world: "recharge-policy",
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
 });
 
 use exports::recharge::policy::policy::{

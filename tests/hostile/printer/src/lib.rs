@@ -4,7 +4,7 @@
 
 wit_bindgen::generate!({
     world: "recharge-policy",
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
 });
 
 use exports::recharge::policy::policy::{

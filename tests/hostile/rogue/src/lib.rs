@@ -46,7 +46,7 @@ use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 wit_bindgen::generate!({
     world: "recharge-policy",
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
 });
 
 use exports::recharge::policy::policy::{
