@@ -19,12 +19,12 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use recharge_host::model::{
     AccountKind, AutoRechargeSettings, Event, MinuteType, Mode, QueryKind, Timestamp, Usage,
 };
-use recharge_host::simulation::replay::replay;
-use recharge_host::simulation::script::{Command, Line};
 use recharge_host::{
-    Account, AccountId, DEFAULT_POLICY, EventContext, EventSetup, Guardrails, Limits, MemoryStore,
-    NativePolicy, Platform, Policy, PolicyEngine, SimulatedGateway, default_rates,
+    Account, AccountId, DEFAULT_POLICY, EventContext, Limits, NativePolicy, Platform, Policy,
+    PolicyEngine, SimulatedGateway, default_rates,
 };
+use recharge_sim::replay::replay;
+use recharge_sim::script::{Command, Line};
 use rust_decimal::Decimal;
 
 /// 2026-01-05T00:00:00Z, a Monday.
@@ -295,15 +295,7 @@ fn decision(c: &mut Criterion) {
     let mut group = c.benchmark_group("decision");
     group.throughput(Throughput::Elements(1));
     for (name, policy) in [("wasm", wasm), ("native", native)] {
-        let mut ctx = EventContext::new(EventSetup {
-            subject: account.clone(),
-            parent: None,
-            policy: "default".into(),
-            now: START,
-            rates: default_rates(),
-            guardrails: Arc::new(Guardrails::default()),
-            store: Arc::new(MemoryStore::new()),
-        });
+        let mut ctx = EventContext::offline(account.clone(), "default", START, default_rates());
         policy.handle(&event, &mut ctx).unwrap().unwrap();
         assert!(ctx.charges().is_empty(), "the decision must not charge");
         group.bench_function(name, |b| {

@@ -16,6 +16,8 @@ fn main() {
         .to_path_buf();
     for watched in [
         "guest/src",
+        "sdk/src",
+        "sdk/Cargo.toml",
         "guest/Cargo.toml",
         "wit",
         "Cargo.toml",

@@ -1,6 +1,6 @@
 //! The scenario target: parse any text as a simulation scenario (TOML).
 
-use recharge_host::simulation::scenario::Scenario;
+use recharge_sim::scenario::Scenario;
 
 /// Parse `text` as a scenario. Panics (the finding) only if the parser does, or
 /// names a line the text does not have.

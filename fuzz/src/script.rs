@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use recharge_host::Platform;
-use recharge_host::simulation::replay::{ReplayError, replay};
-use recharge_host::simulation::script::{Command, parse_script};
+use recharge_sim::replay::{ReplayError, replay};
+use recharge_sim::script::{Command, parse_script};
 
 /// Replays longer than this many lines are skipped: they cost time, not coverage.
 const MAX_REPLAYED_LINES: usize = 64;

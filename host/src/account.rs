@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use recharge_guest::model::{AccountKind, Snapshot, Status};
+use recharge_policy_sdk::model::{AccountKind, Snapshot, Status};
 use rust_decimal::Decimal;
 
 /// An account's id.
@@ -59,12 +59,12 @@ pub struct Account {
     /// Ids of the saved cards, in the order they were added.
     pub cards: Vec<String>,
     /// Each policy's own state bytes for this account.
-    pub policy_state: BTreeMap<PolicyId, Vec<u8>>,
+    pub(crate) policy_state: BTreeMap<PolicyId, Vec<u8>>,
     /// Each policy's watermark for this account: a balance it keeps beside its
     /// state and gets back with every usage event (the usage hot path).
-    pub watermarks: BTreeMap<PolicyId, Decimal>,
+    pub(crate) watermarks: BTreeMap<PolicyId, Decimal>,
     /// Bumped by every commit; guards against lost updates.
-    pub version: u64,
+    pub(crate) version: u64,
 }
 
 impl Account {
@@ -85,6 +85,36 @@ impl Account {
             watermarks: BTreeMap::new(),
             version: 0,
         }
+    }
+
+    /// The record's version: bumped by every commit that changes it.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// What `policy` (a policy's state id: `default`, `tenant:OWNER`) keeps for
+    /// this account.
+    pub fn policy_state(&self, policy: &str) -> Option<&[u8]> {
+        self.policy_state.get(policy).map(Vec::as_slice)
+    }
+
+    /// Every policy's state for this account, by policy state id.
+    pub fn policy_states(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.policy_state
+            .iter()
+            .map(|(policy, state)| (&**policy, state.as_slice()))
+    }
+
+    /// Every policy's watermark for this account, by policy state id.
+    pub fn watermarks(&self) -> impl Iterator<Item = (&str, Decimal)> {
+        self.watermarks
+            .iter()
+            .map(|(policy, watermark)| (&**policy, *watermark))
+    }
+
+    /// The watermark `policy` keeps for this account (the usage hot path).
+    pub fn watermark(&self, policy: &str) -> Option<Decimal> {
+        self.watermarks.get(policy).copied()
     }
 
     /// Whether the account has a saved card with this id.

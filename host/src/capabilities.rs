@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use recharge_guest::caps::{Capabilities, Role};
-use recharge_guest::model::{
+use recharge_policy_sdk::caps::{Capabilities, Role};
+use recharge_policy_sdk::model::{
     AccountKind, Notice, Purpose, Rates, Refusal, Snapshot, Status, Timestamp,
 };
-use recharge_guest::money::{allocation_price, display, is_whole_cents};
+use recharge_policy_sdk::money::{allocation_price, display, is_whole_cents};
 use rust_decimal::Decimal;
 
 use crate::account::{Account, AccountId, PolicyId};
@@ -75,7 +75,7 @@ pub struct EventContext {
     timers: Vec<Timer>,
     notifications: Vec<Notification>,
     /// Fuel the policy burnt on this event (wasm policies only).
-    pub fuel_used: u64,
+    pub(crate) fuel_used: u64,
 }
 
 impl std::fmt::Debug for EventContext {
@@ -92,7 +92,7 @@ impl std::fmt::Debug for EventContext {
 }
 
 /// Everything an [`EventContext`] needs to start.
-pub struct EventSetup {
+pub(crate) struct EventSetup {
     /// The account the event is about.
     pub subject: Account,
     /// Its parent agency, for sub-accounts.
@@ -111,7 +111,7 @@ pub struct EventSetup {
 
 impl EventContext {
     /// Start an event.
-    pub fn new(setup: EventSetup) -> Self {
+    pub(crate) fn new(setup: EventSetup) -> Self {
         let mut accounts = vec![setup.subject];
         accounts.extend(setup.parent);
         EventContext {
@@ -127,6 +127,22 @@ impl EventContext {
             notifications: Vec::new(),
             fuel_used: 0,
         }
+    }
+
+    /// An event about `subject` alone, outside any platform, for `policy`'s state
+    /// (`default`, `tenant:OWNER`) under the default guardrails: a policy's
+    /// decision can be run and inspected ([`Self::charges`],
+    /// [`Self::notifications`]) but never committed anywhere.
+    pub fn offline(subject: Account, policy: &str, now: Timestamp, rates: Rates) -> Self {
+        EventContext::new(EventSetup {
+            subject,
+            parent: None,
+            policy: policy.into(),
+            now,
+            rates,
+            guardrails: Arc::new(Guardrails::default()),
+            store: Arc::new(crate::store::MemoryStore::new()),
+        })
     }
 
     /// Whether the subject has a parent handed to the event.
@@ -151,7 +167,7 @@ impl EventContext {
 
     /// The subject, for the host to record its own facts (a rated call) before the
     /// policy decides; the subject is committed with the event.
-    pub fn subject_mut(&mut self) -> &mut Account {
+    pub(crate) fn subject_mut(&mut self) -> &mut Account {
         self.changed[0] = true;
         &mut self.accounts[0]
     }
@@ -172,7 +188,13 @@ impl EventContext {
     }
 
     /// Everything the event changed, as one batch for the store.
-    pub fn into_batch(self) -> Batch {
+    /// What the event would commit if the policy succeeded, as a copy to inspect
+    /// (committing is the host's alone).
+    pub fn as_batch(&self) -> Batch {
+        self.clone().into_batch()
+    }
+
+    pub(crate) fn into_batch(self) -> Batch {
         let updated = self
             .accounts
             .into_iter()

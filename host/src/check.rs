@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use recharge_guest::model::{
+use recharge_policy_sdk::model::{
     AccountKind, AllocationSettings, AutoRechargeSettings, MinuteType, Mode, QueryKind, Timestamp,
 };
 use rust_decimal::Decimal;
 use thiserror::Error;
 
 use crate::account::AccountId;
+use crate::error::HostError;
 use crate::gateway::SimulatedGateway;
-use crate::platform::{HostError, PlatformBuilder};
+use crate::platform::PlatformBuilder;
 use crate::policy::Policy;
 use crate::sandbox::LoadError;
 
@@ -66,7 +67,7 @@ pub fn check_component(bytes: &[u8], builder: PlatformBuilder) -> Result<CheckRe
     let component = platform.engine().compile(bytes)?;
     let policy = platform
         .engine()
-        .link(&component, crate::short_hash(bytes))?;
+        .link(&component, crate::sandbox::short_hash(bytes))?;
     let engine = platform.engine().engine();
     let kind = component.component_type();
     let imports = kind
@@ -142,7 +143,7 @@ pub fn check_component(bytes: &[u8], builder: PlatformBuilder) -> Result<CheckRe
                 .query(&user, &user, what)
                 .map(|_| crate::EventReport {
                     decisions: 1,
-                    fuel: 0,
+                    ..crate::EventReport::default()
                 }),
         )?;
     }
@@ -155,7 +156,7 @@ pub fn check_component(bytes: &[u8], builder: PlatformBuilder) -> Result<CheckRe
     note(platform.advance_to(START + 62 * DAY))?;
     note(platform.describe(&sub).map(|_| crate::EventReport {
         decisions: 1,
-        fuel: 0,
+        ..crate::EventReport::default()
     }))?;
     Ok(CheckReport {
         size: bytes.len(),

@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
 
-use recharge_guest::model::ChargeOutcome;
+use recharge_policy_sdk::model::ChargeOutcome;
 use rust_decimal::Decimal;
 use thiserror::Error;
 

@@ -57,30 +57,31 @@
 mod account;
 mod capabilities;
 pub mod check;
+mod error;
 mod gateway;
 mod platform;
 mod policy;
 mod rating;
 mod sandbox;
-pub mod simulation;
 mod store;
 mod tenants;
 
 pub use account::{Account, AccountId, PolicyId, kind_name, status_name};
-pub use capabilities::{EventContext, EventSetup, Guardrails};
+pub use capabilities::{EventContext, Guardrails};
+pub use error::{HostError, InvalidCommand};
 pub use gateway::{BadBehavior, CardBehavior, Gateway, GatewayCharge, SimulatedGateway};
-pub use platform::{EventReport, HostError, Platform, PlatformBuilder, default_rates, money};
+pub use platform::{EventReport, Platform, PlatformBuilder, default_rates, money};
 pub use policy::{NativePolicy, Policy, PolicyFault, Verdict};
 pub use rating::{Rated, RatingError, rate_call};
-pub use sandbox::{Limits, LoadError, PolicyEngine, WasmPolicy, short_hash};
+pub use sandbox::{Limits, LoadError, PolicyEngine, WasmPolicy};
 pub use store::{
     Batch, ChargeRecord, ChargeRequest, MemoryStore, Notification, Store, StoreError, StoredTimer,
     Timer, utc_day,
 };
-pub use tenants::{QUARANTINE_AFTER, Selected, Tenant, Tenants};
+pub use tenants::QUARANTINE_AFTER;
 
 /// The policy core's data types (events, settings, answers), shared with policies.
-pub use recharge_guest::model;
+pub use recharge_policy_sdk::model;
 
 /// The default policy component, built from `guest/` for `wasm32-wasip2` at build time.
 pub const DEFAULT_POLICY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/recharge_guest.wasm"));

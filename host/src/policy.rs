@@ -3,7 +3,7 @@
 //! ([`NativePolicy`], the speed baseline). Both run against the same
 //! [`EventContext`].
 
-use recharge_guest::model::{AccountView, Answer, Event, PolicyError, QueryKind};
+use recharge_policy_sdk::model::{AccountView, Answer, Event, PolicyError, QueryKind};
 use thiserror::Error;
 
 use crate::capabilities::EventContext;

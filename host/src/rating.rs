@@ -1,7 +1,7 @@
 //! Usage rating (SPEC §4): included minutes, then purchased minutes, then the wallet.
 
-use recharge_guest::model::{MinuteType, Rates};
-use recharge_guest::money::usage_cost;
+use recharge_policy_sdk::model::{MinuteType, Rates};
+use recharge_policy_sdk::money::usage_cost;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -83,7 +83,7 @@ pub fn rate_call(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use recharge_guest::model::AccountKind;
+    use recharge_policy_sdk::model::AccountKind;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {

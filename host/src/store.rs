@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
-use recharge_guest::model::{ChargeOutcome, Purpose, Timestamp};
+use recharge_policy_sdk::model::{ChargeOutcome, Purpose, Timestamp};
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -374,7 +374,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use recharge_guest::model::AccountKind;
+    use recharge_policy_sdk::model::AccountKind;
 
     fn user(id: &str) -> Account {
         Account::new(id.into(), AccountKind::User, None)

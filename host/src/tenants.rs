@@ -79,11 +79,6 @@ impl Tenants {
         }
     }
 
-    /// The default policy.
-    pub fn default_policy(&self) -> &Arc<dyn Policy> {
-        &self.default
-    }
-
     /// Give `owner` (and its sub-accounts) its own policy, replacing any earlier one.
     pub fn assign(&self, owner: AccountId, policy: Arc<dyn Policy>) {
         let tenant = Arc::new(Tenant {

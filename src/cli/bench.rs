@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use recharge_host::simulation::bench::{BenchOptions, BenchReport, SpeedReport, bench};
+use recharge_sim::bench::{BenchOptions, BenchReport, SpeedReport, bench};
 
 use super::simulate::{Progress, read_policy};
 

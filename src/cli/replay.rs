@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use recharge_host::simulation::replay::replay_file;
+use recharge_sim::replay::replay_file;
 
 /// Replay the script and print the document.
 pub fn run(script: &Path) -> anyhow::Result<()> {

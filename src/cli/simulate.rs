@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use recharge_host::simulation::chart;
-use recharge_host::simulation::scenario::Scenario;
-use recharge_host::simulation::simulate::{PolicyUnderTest, simulate};
-use recharge_host::simulation::summary::render_text;
+use recharge_sim::chart;
+use recharge_sim::scenario::Scenario;
+use recharge_sim::simulate::{PolicyUnderTest, simulate};
+use recharge_sim::summary::render_text;
 
 /// `recharge simulate` options.
 #[derive(Debug, clap::Args)]

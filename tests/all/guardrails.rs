@@ -53,12 +53,11 @@ fn assert_untouched(h: &Harness, account: &AccountId) {
     assert_eq!(record.status, Status::Active);
     assert!(
         record
-            .policy_state
-            .values()
-            .all(|state| state != b"poisoned")
+            .policy_states()
+            .all(|(_, state)| state != b"poisoned")
     );
     assert_eq!(h.platform.charges().unwrap().len(), 1, "only the top-up");
-    assert!(h.platform.store().pending_charges().unwrap().is_empty());
+    assert!(h.platform.pending_charges().unwrap().is_empty());
     let kinds: Vec<_> = h
         .platform
         .notifications()

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use recharge_host::model::{MinuteType, PolicyError, QueryKind, Status};
-use recharge_host::{Account, HostError, LoadError, PolicyFault, QUARANTINE_AFTER};
+use recharge_host::{Account, HostError, LoadError, PolicyFault, QUARANTINE_AFTER, Store};
 
 use super::*;
 
@@ -55,23 +55,48 @@ fn verbatim(file: &str) -> Vec<u8> {
 /// Everything the store shows, with record versions left out.
 #[derive(Debug, Clone, PartialEq)]
 struct Observed {
-    accounts: Vec<Account>,
+    accounts: Vec<Record>,
     charges: Vec<recharge_host::ChargeRecord>,
     pending: Vec<recharge_host::ChargeRequest>,
     notifications: Vec<Notification>,
     next_timer: Option<recharge_host::Timer>,
 }
 
+/// An account record, its version left out.
+#[derive(Debug, Clone, PartialEq)]
+struct Record {
+    id: AccountId,
+    snapshot: recharge_host::model::Snapshot,
+    cards: Vec<String>,
+    states: Vec<(String, Vec<u8>)>,
+    watermarks: Vec<(String, Decimal)>,
+}
+
+impl Record {
+    fn of(account: &Account) -> Record {
+        Record {
+            id: account.id.clone(),
+            snapshot: account.snapshot(),
+            cards: account.cards.clone(),
+            states: account
+                .policy_states()
+                .map(|(policy, state)| (policy.to_owned(), state.to_vec()))
+                .collect(),
+            watermarks: account
+                .watermarks()
+                .map(|(policy, watermark)| (policy.to_owned(), watermark))
+                .collect(),
+        }
+    }
+}
+
 fn observe(h: &Harness) -> Observed {
-    let store = h.platform.store();
+    let store = &h.store;
     let accounts = store
         .account_ids()
         .unwrap()
         .iter()
-        .map(|id| Account {
-            version: 0,
-            ..store.account(id).unwrap().unwrap()
-        })
+        .map(|id| Record::of(&store.account(id).unwrap().unwrap()))
         .collect();
     Observed {
         accounts,
@@ -187,9 +212,8 @@ impl Arena {
     fn tenant_state(&self) -> String {
         let record = self.h.platform.account(&self.tenant).unwrap();
         let state = record
-            .policy_state
-            .get(format!("tenant:{}", self.tenant).as_str())
-            .cloned()
+            .policy_state(&format!("tenant:{}", self.tenant))
+            .map(<[u8]>::to_vec)
             .unwrap_or_default();
         String::from_utf8(state).unwrap()
     }
@@ -257,7 +281,7 @@ impl Arena {
         let mut expected = before.clone();
         for record in &mut expected.accounts {
             if record.id == self.tenant {
-                record.balance -= debit;
+                record.snapshot.balance -= debit;
             }
         }
         let sent: Vec<_> = after.notifications
@@ -593,9 +617,8 @@ fn malformed_answers_are_faults_not_crashes() {
 fn rogue_state(h: &Harness, owner: &AccountId, account: &AccountId) -> String {
     let record = h.platform.account(account).unwrap();
     let state = record
-        .policy_state
-        .get(format!("tenant:{owner}").as_str())
-        .cloned()
+        .policy_state(&format!("tenant:{owner}"))
+        .map(<[u8]>::to_vec)
         .unwrap_or_default();
     String::from_utf8(state).unwrap()
 }

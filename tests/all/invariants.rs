@@ -139,15 +139,18 @@ impl Policy for Spy {
 
     fn handle(&self, event: &Event, ctx: &mut EventContext) -> Verdict<()> {
         let verdict = self.inner.handle(event, ctx);
-        let handed = [recharge_guest::Role::Subject, recharge_guest::Role::Parent]
-            .into_iter()
-            .filter_map(|role| ctx.account(role).map(|account| account.id.clone()))
-            .collect();
+        let handed = [
+            recharge_policy_sdk::Role::Subject,
+            recharge_policy_sdk::Role::Parent,
+        ]
+        .into_iter()
+        .filter_map(|role| ctx.account(role).map(|account| account.id.clone()))
+        .collect();
         self.log.lock().unwrap().push(Entry::Decided {
             handed,
             succeeded: matches!(verdict, Ok(Ok(()))),
             faulted: verdict.is_err(),
-            asked: ctx.clone().into_batch(),
+            asked: ctx.as_batch(),
         });
         verdict
     }
@@ -376,17 +379,45 @@ impl World {
     }
 
     fn accounts(&self) -> BTreeMap<AccountId, Account> {
-        let store = self.platform.store();
-        store
+        let platform = &self.platform;
+        platform
             .account_ids()
             .unwrap()
             .into_iter()
             .map(|id| {
-                let record = store.account(&id).unwrap().unwrap();
+                let record = platform.account(&id).unwrap();
                 (id, record)
             })
             .collect()
     }
+}
+
+/// Everything of an account record but its money, minutes and version: what only
+/// a policy's decision may change.
+type Decided = (
+    AccountKind,
+    Option<AccountId>,
+    recharge_host::model::Status,
+    Vec<String>,
+    Vec<(String, Vec<u8>)>,
+    Vec<(String, Decimal)>,
+);
+
+fn money_aside(account: &Account) -> Decided {
+    (
+        account.kind,
+        account.parent.clone(),
+        account.status,
+        account.cards.clone(),
+        account
+            .policy_states()
+            .map(|(policy, state)| (policy.to_owned(), state.to_vec()))
+            .collect(),
+        account
+            .watermarks()
+            .map(|(policy, watermark)| (policy.to_owned(), watermark))
+            .collect(),
+    )
 }
 
 fn price(basic: i64, premium: i64) -> Option<Decimal> {
@@ -492,17 +523,9 @@ fn check_log(log: &[Entry], accounts: &BTreeMap<AccountId, Account>) {
                 // a policy decides (status, state, cards).
                 for account in &batch.updated {
                     let before = &current[&account.id];
-                    let money_aside = Account {
-                        balance: before.balance,
-                        included_basic_seconds: before.included_basic_seconds,
-                        included_premium_seconds: before.included_premium_seconds,
-                        basic_seconds: before.basic_seconds,
-                        premium_seconds: before.premium_seconds,
-                        version: before.version,
-                        ..account.clone()
-                    };
                     assert_eq!(
-                        &money_aside, before,
+                        money_aside(account),
+                        money_aside(before),
                         "H4: a host batch carries a policy's changes"
                     );
                     current.insert(account.id.clone(), account.clone());
@@ -630,16 +653,17 @@ impl Model {
 fn family_outcome(
     world: &World,
     family: &[&str],
-) -> (Vec<Account>, Vec<ChargeRecord>, Vec<Notification>) {
+) -> (
+    Vec<(recharge_host::model::Snapshot, Decided)>,
+    Vec<ChargeRecord>,
+    Vec<Notification>,
+) {
     let in_family = |account: &AccountId| family.contains(&account.as_str());
     let accounts = world
         .accounts()
         .into_values()
         .filter(|account| in_family(&account.id))
-        .map(|account| Account {
-            version: 0,
-            ..account
-        })
+        .map(|account| (account.snapshot(), money_aside(&account)))
         .collect();
     let charges = world
         .platform

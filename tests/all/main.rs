@@ -23,7 +23,7 @@ use recharge_host::model::{
     AccountKind, AllocationSettings, AutoRechargeSettings, Mode, Timestamp,
 };
 use recharge_host::{
-    AccountId, Limits, Notification, Platform, Policy, PolicyEngine, SimulatedGateway,
+    AccountId, Limits, MemoryStore, Notification, Platform, Policy, PolicyEngine, SimulatedGateway,
 };
 use rust_decimal::Decimal;
 
@@ -48,6 +48,8 @@ fn workspace() -> PathBuf {
 pub struct Harness {
     pub platform: Platform,
     pub gateway: Arc<SimulatedGateway>,
+    /// The platform's store, kept by the test to look inside.
+    pub store: Arc<MemoryStore>,
 }
 
 /// 2026-01-01T00:00:00Z.
@@ -63,14 +65,20 @@ pub fn harness() -> Harness {
 pub fn harness_at(start: Timestamp) -> Harness {
     let (engine, default) = shared();
     let gateway = Arc::new(SimulatedGateway::new());
+    let store = Arc::new(MemoryStore::new());
     let platform = Platform::builder()
         .engine(engine.clone())
         .default_policy(Arc::clone(default))
         .gateway(gateway.clone())
+        .store(store.clone())
         .simulated_clock(start)
         .build()
         .expect("platform builds");
-    Harness { platform, gateway }
+    Harness {
+        platform,
+        gateway,
+        store,
+    }
 }
 
 /// Parse a decimal literal.

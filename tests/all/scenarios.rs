@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use recharge_host::Platform;
-use recharge_host::simulation::replay::replay_file;
-use recharge_host::simulation::report::Document;
+use recharge_sim::replay::replay_file;
+use recharge_sim::report::Document;
 use serde::Serialize;
 use serde_json::Value;
 

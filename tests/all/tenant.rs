@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use recharge_host::simulation::replay::replay_file;
+use recharge_sim::replay::replay_file;
 
 use super::*;
 

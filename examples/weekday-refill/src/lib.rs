@@ -7,8 +7,8 @@
 //! A failed charge is not retried: the account gets `recharge_failed` and the next
 //! weekday shortfall tries again. It sells no monthly allocations.
 //!
-//! It is written against [`recharge_guest::PolicyRules`] and exported with
-//! [`recharge_guest::export_policy!`]; build it with
+//! It is written against [`recharge_policy_sdk::PolicyRules`] and exported with
+//! [`recharge_policy_sdk::export_policy!`]; build it with
 //! `cargo build -p weekday-refill --release --target wasm32-wasip2` and check it
 //! with `recharge check target/wasm32-wasip2/release/weekday_refill.wasm`.
 #![cfg_attr(target_arch = "wasm32", no_std)]
@@ -19,12 +19,12 @@ mod state;
 
 use alloc::format;
 use chrono::{DateTime, Datelike, Days, Weekday};
-use recharge_guest::model::{
+use recharge_policy_sdk::model::{
     AccountView, Answer, AutoRechargeSettings, ChargeOutcome, Event, Notice, PolicyError, Purpose,
     QueryKind, Refusal, Status, Timestamp,
 };
-use recharge_guest::money::{display, is_whole_cents, whole_cents_up};
-use recharge_guest::{Capabilities, PolicyRules, Role, caps::describe_refusal};
+use recharge_policy_sdk::money::{display, is_whole_cents, whole_cents_up};
+use recharge_policy_sdk::{Capabilities, PolicyRules, Role, caps::describe_refusal};
 use rust_decimal::Decimal;
 
 use self::state::State;
@@ -35,7 +35,7 @@ const MONDAY: u64 = 1;
 /// The policy.
 pub struct WeekdayRefill;
 
-recharge_guest::export_policy!(WeekdayRefill);
+recharge_policy_sdk::export_policy!(WeekdayRefill);
 
 fn refused(refusal: Refusal) -> PolicyError {
     PolicyError::Refused(describe_refusal(&refusal))

@@ -7,7 +7,7 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::str::FromStr;
 
-use recharge_guest::model::{AutoRechargeSettings, Mode};
+use recharge_policy_sdk::model::{AutoRechargeSettings, Mode};
 use rust_decimal::Decimal;
 
 /// What the policy remembers about one account.

@@ -14,7 +14,7 @@
 //! - [`estimate`] and [`minutes_for`] are pure quotes.
 //!
 //! ```
-//! use recharge_guest::model::Rates;
+//! use recharge_policy_sdk::model::Rates;
 //! use recharge_guest::policy::{estimate, minutes_for};
 //! use rust_decimal::Decimal;
 //!

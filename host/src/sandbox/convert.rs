@@ -2,12 +2,12 @@
 //!
 //! Decimals from a policy are untrusted: a scale over 28 is refused, never a panic.
 
-use recharge_guest::model::{
+use recharge_policy_sdk::model::{
     AccountKind, AccountView, AllocationSettings, AllocationView, Answer, AutoRechargeSettings,
     ChargeOutcome, Event, MinutePurchase, MinuteType, Mode, Notice, PolicyError, Purpose,
     QueryKind, Rates, Refusal, Snapshot, Status, Usage,
 };
-use recharge_guest::money::{from_parts, to_parts};
+use recharge_policy_sdk::money::{from_parts, to_parts};
 use rust_decimal::Decimal;
 
 use super::bindings::{exported, wit};

@@ -8,8 +8,8 @@ mod engine;
 
 use std::sync::{Arc, Mutex};
 
-use recharge_guest::caps::{Capabilities, Role};
-use recharge_guest::model::{AccountView, Answer, Event, QueryKind, Refusal};
+use recharge_policy_sdk::caps::{Capabilities, Role};
+use recharge_policy_sdk::model::{AccountView, Answer, Event, QueryKind, Refusal};
 use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, Resource, TypedFunc};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
 
@@ -19,7 +19,8 @@ use self::convert::Malformed;
 use crate::capabilities::EventContext;
 use crate::policy::{Policy, PolicyFault, Verdict};
 
-pub use self::engine::{Limits, LoadError, PolicyEngine, short_hash};
+pub(crate) use self::engine::short_hash;
+pub use self::engine::{Limits, LoadError, PolicyEngine};
 
 type AccountHandle = Resource<balance::Account>;
 
@@ -328,7 +329,7 @@ impl SandboxState {
         role(handle).and_then(|who| self.ctx.account(who))
     }
 
-    fn view(&self, handle: &AccountHandle) -> Option<recharge_guest::model::Snapshot> {
+    fn view(&self, handle: &AccountHandle) -> Option<recharge_policy_sdk::model::Snapshot> {
         self.account(handle).map(crate::account::Account::snapshot)
     }
 

@@ -1,0 +1,42 @@
+// The policy's per-account state: its settings, whether a refill is in flight,
+// and a counter for idempotency keys. One line of text, byte for byte the Rust
+// example's (`v1|next_key|in_flight|enabled|threshold|target|card`, settings
+// optional); anything unreadable is a fresh state.
+
+import { decodeFields, encodeFields, format, parseCounter, tryParse } from '@recharge/policy-sdk';
+
+/** A state with no settings, nothing in flight, keys from 0. */
+export function freshState() {
+  return { settings: null, inFlight: false, nextKey: 0n };
+}
+
+/** The state as the line the Rust example writes. */
+export function encodeState(state) {
+  const fields = ['v1', state.nextKey, state.inFlight ? 1 : 0];
+  const { settings } = state;
+  if (settings) {
+    fields.push(settings.enabled ? 1 : 0, format(settings.threshold), format(settings.amount), settings.card);
+  }
+  return encodeFields(fields);
+}
+
+/** The state in `bytes`, or a fresh one. */
+export function decodeState(bytes) {
+  return parseState(bytes) ?? freshState();
+}
+
+function parseState(bytes) {
+  const fields = decodeFields(bytes, 7);
+  if (fields === null || fields[0] !== 'v1' || fields.length < 3) return null;
+  const nextKey = parseCounter(fields[1]);
+  if (nextKey === null) return null;
+  const inFlight = fields[2] === '1';
+  if (fields.length === 3) return { settings: null, inFlight, nextKey };
+  if (fields.length < 7) return null;
+  const threshold = tryParse(fields[4]);
+  const amount = tryParse(fields[5]);
+  if (threshold === null || amount === null) return null;
+  // The line keeps no mode or limit: the policy reads every setting as a target.
+  const settings = { enabled: fields[3] === '1', threshold, amount, card: fields[6], mode: 'target', monthlyLimit: undefined };
+  return { settings, inFlight, nextKey };
+}

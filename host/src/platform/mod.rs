@@ -1,0 +1,334 @@
+//! The platform: the host's front door, a thin facade over its parts. Every
+//! command is one event: the host checks and records its facts ([`accounts`]),
+//! the policy decides and the host commits what it decided in one batch
+//! ([`events`]), then the outbox executes the charges and their outcomes come
+//! back as events ([`outbox`]); timers fire on the clock ([`scheduler`]); the
+//! policy deciding for an account is chosen by tenancy ([`crate::tenants`]).
+
+mod accounts;
+mod builder;
+mod events;
+mod outbox;
+mod scheduler;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use recharge_policy_sdk::model::{
+    AccountKind, AccountView, AllocationSettings, Answer, AutoRechargeSettings, ChargeOutcome,
+    Event, MinuteType, QueryKind, Rates, Timestamp,
+};
+use recharge_policy_sdk::money::display;
+use rust_decimal::Decimal;
+
+use crate::account::{Account, AccountId};
+use crate::capabilities::Guardrails;
+use crate::error::{HostError, InvalidCommand};
+use crate::gateway::Gateway;
+use crate::policy::Policy;
+use crate::sandbox::PolicyEngine;
+use crate::store::{ChargeRecord, ChargeRequest, Notification, Store};
+use crate::tenants::Tenants;
+
+pub use self::builder::PlatformBuilder;
+
+/// What one command did: the decisions it cost, and the charges it queued and
+/// the notices it sent (with those of the payment outcomes it led to).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventReport {
+    /// Policy decisions made (events and queries handled).
+    pub decisions: u64,
+    /// Fuel burnt by the policy (0 for native policies).
+    pub fuel: u64,
+    /// The charge requests committed to the outbox, in order.
+    pub charges: Vec<ChargeRequest>,
+    /// The notices committed, in order.
+    pub notices: Vec<Notification>,
+}
+
+impl EventReport {
+    fn add(&mut self, other: EventReport) {
+        self.decisions += other.decisions;
+        self.fuel += other.fuel;
+        self.charges.extend(other.charges);
+        self.notices.extend(other.notices);
+    }
+}
+
+/// Where the time comes from.
+#[derive(Debug)]
+enum Clock {
+    System,
+    Simulated(AtomicI64),
+}
+
+/// The default rates: basic 0.09, premium 0.16 USD per minute.
+pub fn default_rates() -> Rates {
+    Rates {
+        basic: Decimal::new(9, 2),
+        premium: Decimal::new(16, 2),
+    }
+}
+
+/// A billing host: accounts, policies, guardrails, outbox and timers.
+///
+/// `Send + Sync`: events of different account families run in parallel; events of
+/// one family (an agency and its sub-accounts, or one user) are serialised.
+pub struct Platform {
+    store: Arc<dyn Store>,
+    gateway: Arc<dyn Gateway>,
+    engine: PolicyEngine,
+    tenants: Tenants,
+    guardrails: Arc<Guardrails>,
+    rates: RwLock<Rates>,
+    clock: Clock,
+    families: Mutex<HashMap<AccountId, Arc<Mutex<()>>>>,
+}
+
+impl Platform {
+    /// Start building a platform.
+    pub fn builder() -> PlatformBuilder {
+        PlatformBuilder::new()
+    }
+
+    /// The policy engine (to load tenant components).
+    pub fn engine(&self) -> &PolicyEngine {
+        &self.engine
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        match &self.clock {
+            Clock::System => chrono::Utc::now().timestamp_millis(),
+            Clock::Simulated(now) => now.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The rates in force.
+    pub fn rates(&self) -> Rates {
+        *self
+            .rates
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Change the rates; every later charge and rating uses them.
+    pub fn set_rates(&self, rates: Rates) -> Result<(), HostError> {
+        if rates.basic < Decimal::ZERO || rates.premium < Decimal::ZERO {
+            return Err(InvalidCommand::NegativeRates.into());
+        }
+        *self
+            .rates
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = rates;
+        Ok(())
+    }
+
+    /// One account as stored.
+    pub fn account(&self, id: &AccountId) -> Result<Account, HostError> {
+        self.store
+            .account(id)?
+            .ok_or_else(|| HostError::UnknownAccount(id.clone()))
+    }
+
+    /// Every account id, in order.
+    pub fn account_ids(&self) -> Result<Vec<AccountId>, HostError> {
+        Ok(self.store.account_ids()?)
+    }
+
+    /// Every executed charge, in order.
+    pub fn charges(&self) -> Result<Vec<ChargeRecord>, HostError> {
+        Ok(self.store.charges()?)
+    }
+
+    /// The charges waiting in the outbox, oldest first.
+    pub fn pending_charges(&self) -> Result<Vec<ChargeRequest>, HostError> {
+        Ok(self.store.pending_charges()?)
+    }
+
+    /// Every notice, in order.
+    pub fn notifications(&self) -> Result<Vec<Notification>, HostError> {
+        Ok(self.store.notifications()?)
+    }
+
+    /// Open an account. A sub-account names its parent agency.
+    pub fn open_account(
+        &self,
+        id: AccountId,
+        kind: AccountKind,
+        parent: Option<AccountId>,
+    ) -> Result<(), HostError> {
+        accounts::open(self, id, kind, parent)
+    }
+
+    /// Save a card for an account (no event: saving alone changes no balance).
+    pub fn add_card(&self, id: &AccountId, card: &str) -> Result<(), HostError> {
+        accounts::check_card(card)?;
+        self.serialised(id, || accounts::save_card(self, id, card))
+    }
+
+    /// The account updates the payment details of a card (saving it if new); the
+    /// policy hears of it (R6).
+    pub fn update_card(&self, id: &AccountId, card: &str) -> Result<EventReport, HostError> {
+        accounts::check_card(card)?;
+        self.with_outbox(id, || {
+            accounts::save_card(self, id, card)?;
+            self.decide(id, &Event::CardUpdated(card.to_owned()))
+        })
+    }
+
+    /// Add plan-included minutes to a user or agency.
+    pub fn include_minutes(
+        &self,
+        id: &AccountId,
+        basic_minutes: i64,
+        premium_minutes: i64,
+    ) -> Result<(), HostError> {
+        accounts::include_minutes(self, id, basic_minutes, premium_minutes)
+    }
+
+    /// Rate a finished call and let the policy react, in one commit. The call is
+    /// recorded even if the policy rejects it or faults; a repeated call id
+    /// changes nothing.
+    pub fn record_usage(
+        &self,
+        id: &AccountId,
+        call: &str,
+        seconds: i64,
+        minute_type: MinuteType,
+    ) -> Result<EventReport, HostError> {
+        self.with_outbox(id, || self.rate_and_decide(id, call, seconds, minute_type))
+    }
+
+    /// `actor` saves the account's auto-recharge settings (R1).
+    pub fn save_auto_recharge(
+        &self,
+        actor: &AccountId,
+        id: &AccountId,
+        settings: AutoRechargeSettings,
+    ) -> Result<EventReport, HostError> {
+        self.on_behalf(actor, id, |actor| Event::SaveAutoRecharge {
+            actor,
+            settings,
+        })
+    }
+
+    /// `actor` saves a sub-account's monthly allocation (R7).
+    pub fn save_allocation(
+        &self,
+        actor: &AccountId,
+        id: &AccountId,
+        settings: AllocationSettings,
+    ) -> Result<EventReport, HostError> {
+        self.on_behalf(actor, id, |actor| Event::SaveAllocation { actor, settings })
+    }
+
+    /// `actor` asks for a manual top-up of the account (R8).
+    pub fn top_up(
+        &self,
+        actor: &AccountId,
+        id: &AccountId,
+        card: &str,
+        amount: Decimal,
+    ) -> Result<EventReport, HostError> {
+        self.on_behalf(actor, id, |actor| Event::TopUp {
+            actor,
+            card: card.to_owned(),
+            amount,
+        })
+    }
+
+    /// `actor` asks about the account; nothing changes.
+    pub fn query(
+        &self,
+        actor: &AccountId,
+        id: &AccountId,
+        what: QueryKind,
+    ) -> Result<Answer, HostError> {
+        self.account(actor)?;
+        self.serialised(id, || self.ask(actor, id, what))
+    }
+
+    /// What the account's policy keeps for it (settings, allocation), for reports.
+    ///
+    /// A report, not an event: a fault is returned, not recorded as a notice or
+    /// counted towards quarantine.
+    pub fn describe(&self, id: &AccountId) -> Result<AccountView, HostError> {
+        let (selected, mut ctx) = self.context(id)?;
+        selected.policy.describe(&mut ctx).map_err(HostError::Fault)
+    }
+
+    /// Give `owner` (a user or agency) and its sub-accounts their own policy;
+    /// returns the policy's name.
+    pub fn set_policy(&self, owner: &AccountId, component: &[u8]) -> Result<String, HostError> {
+        self.check_policy_owner(owner)?;
+        let policy = self.engine.load(component)?;
+        let name = policy.name().to_owned();
+        self.tenants.assign(owner.clone(), Arc::new(policy));
+        Ok(name)
+    }
+
+    /// Give `owner` a policy already loaded (a native one, or one shared by tenants).
+    pub fn set_policy_object(
+        &self,
+        owner: &AccountId,
+        policy: Arc<dyn Policy>,
+    ) -> Result<(), HostError> {
+        self.check_policy_owner(owner)?;
+        self.tenants.assign(owner.clone(), policy);
+        Ok(())
+    }
+
+    /// Move the simulated clock to `at`, firing every timer due by then in time
+    /// order, each at its own due time. With the system clock, fires what is due.
+    pub fn advance_to(&self, at: Timestamp) -> Result<EventReport, HostError> {
+        scheduler::advance_to(self, at)
+    }
+
+    /// Execute every charge waiting in the outbox (after a restart, say). Keys make
+    /// it safe: a charge the gateway already saw is not charged again.
+    pub fn run_outbox(&self) -> Result<EventReport, HostError> {
+        let keys = self
+            .store
+            .pending_charges()?
+            .into_iter()
+            .map(|charge| charge.key)
+            .collect();
+        self.execute(keys)
+    }
+
+    /// A payment outcome reported by the gateway. Applied once: a second delivery
+    /// of the same key changes nothing and returns `false`.
+    pub fn deliver_outcome(&self, key: &str, outcome: ChargeOutcome) -> Result<bool, HostError> {
+        outbox::deliver(self, key, outcome)
+    }
+
+    fn check_policy_owner(&self, owner: &AccountId) -> Result<(), HostError> {
+        if self.account(owner)?.kind == AccountKind::SubAccount {
+            return Err(InvalidCommand::NotForSubAccounts {
+                account: owner.clone(),
+                what: "policies",
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// An event an actor asks for: the actor must exist; the policy decides.
+    fn on_behalf(
+        &self,
+        actor: &AccountId,
+        id: &AccountId,
+        event: impl FnOnce(String) -> Event,
+    ) -> Result<EventReport, HostError> {
+        self.account(actor)?;
+        let event = event(actor.0.clone());
+        self.with_outbox(id, || self.decide(id, &event))
+    }
+}
+
+/// Money for reports: see [`recharge_policy_sdk::money::display`].
+pub fn money(amount: Decimal) -> String {
+    display(amount)
+}

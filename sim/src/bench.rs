@@ -1,0 +1,317 @@
+//! Decision speed: usage events through a policy on an in-memory platform, each
+//! one timed, with the native build of the default core as the baseline.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use recharge_policy_sdk::model::{AccountKind, AutoRechargeSettings, MinuteType, Mode, Timestamp};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::report::time;
+use crate::simulate::{PolicyUnderTest, SimulationError};
+use crate::summary::{Quantiles, nearest_rank};
+use crate::workload::MAIN_CARD;
+use recharge_host::AccountId;
+use recharge_host::Policy;
+use recharge_host::SimulatedGateway;
+use recharge_host::{HostError, Platform, PlatformBuilder};
+
+/// When the bench's clock stands: 2026-01-05T00:00:00Z.
+const START: Timestamp = 1_767_571_200_000;
+/// Events run before timing starts, at most.
+const WARM_UP: u64 = 1_000;
+/// Events a policy runs in a row before the other one takes its turn.
+const BLOCK: u64 = 4096;
+
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchOptions {
+    /// Usage events timed.
+    pub events: u64,
+    /// Users on auto-recharge the events are spread over.
+    pub users: u64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            events: 100_000,
+            users: 1_000,
+        }
+    }
+}
+
+/// The bench's findings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// Usage events timed per policy.
+    pub events: u64,
+    /// Users the events were spread over.
+    pub users: u64,
+    /// The policy under test.
+    pub policy: SpeedReport,
+    /// The native build of the default core, when the default policy is tested.
+    pub native: Option<SpeedReport>,
+    /// The policy's median time per event over the native one's.
+    pub wasm_over_native: Option<f64>,
+}
+
+/// One policy's speed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpeedReport {
+    /// The policy's label.
+    pub policy: String,
+    /// Events per second over the timed loop.
+    pub events_per_second: f64,
+    /// Median time per event, nanoseconds.
+    pub median_ns: u64,
+    /// 99th percentile time per event, nanoseconds.
+    pub p99_ns: u64,
+    /// Fuel per event (0 for native code).
+    pub fuel_per_event: Quantiles,
+    /// Policy decisions made by the timed events (a usage that recharges is two).
+    pub decisions: u64,
+}
+
+/// Time `options.events` usage events through the policy; for the default policy
+/// also through its native build, on a second platform, event for event. The
+/// two take turns in blocks of [`BLOCK`] events: within a block a policy runs
+/// alone, with its own data in the caches, and across blocks whatever else the
+/// machine does weighs on both alike, so the ratio of their medians holds still
+/// from run to run. `progress` hears `(done, total)`.
+pub fn bench(
+    policy: &PolicyUnderTest,
+    options: BenchOptions,
+    builder: &dyn Fn() -> PlatformBuilder,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<BenchReport, SimulationError> {
+    let with_native = *policy == PolicyUnderTest::Default;
+    let total = options.events * if with_native { 2 } else { 1 };
+    let mut tested = Run::new(policy, policy.label(), builder(), options)?;
+    let mut native = if with_native {
+        let builder = builder().native_default_policy();
+        Some(Run::new(policy, "native", builder, options)?)
+    } else {
+        None
+    };
+    let warm_up = WARM_UP.min(options.events / 10);
+    for run in std::iter::once(&mut tested).chain(native.as_mut()) {
+        for event in 0..warm_up {
+            run.record(u64::MAX - event, false)?;
+        }
+    }
+    let mut done = 0;
+    let mut first = 0;
+    while first < options.events {
+        let last = (first + BLOCK).min(options.events);
+        for run in std::iter::once(&mut tested).chain(native.as_mut()) {
+            for event in first..last {
+                run.record(event, true)?;
+            }
+            done += last - first;
+            progress(done, total);
+        }
+        first = last;
+    }
+    progress(total, total);
+    let tested = tested.report();
+    let native = native.map(Run::report);
+    let wasm_over_native = native
+        .as_ref()
+        .filter(|native| native.median_ns > 0)
+        .map(|native| tested.median_ns as f64 / native.median_ns as f64);
+    Ok(BenchReport {
+        events: options.events,
+        users: options.users,
+        policy: tested,
+        native,
+        wasm_over_native,
+    })
+}
+
+fn host_error(error: HostError) -> SimulationError {
+    SimulationError::Host {
+        at: time(START),
+        error,
+    }
+}
+
+/// One policy's platform, its users, and what its timed events measured.
+struct Run {
+    label: String,
+    platform: Platform,
+    users: Vec<AccountId>,
+    nanos: Vec<u64>,
+    fuel: Vec<u64>,
+    decisions: u64,
+}
+
+impl Run {
+    /// A platform with the users set up.
+    fn new(
+        policy: &PolicyUnderTest,
+        label: &str,
+        builder: PlatformBuilder,
+        options: BenchOptions,
+    ) -> Result<Run, SimulationError> {
+        let platform = builder
+            .gateway(Arc::new(SimulatedGateway::new()))
+            .simulated_clock(START)
+            .build()
+            .map_err(host_error)?;
+        let users = set_up(&platform, policy, options.users.max(1))?;
+        Ok(Run {
+            label: label.to_owned(),
+            platform,
+            users,
+            nanos: Vec::with_capacity(options.events as usize),
+            fuel: Vec::with_capacity(options.events as usize),
+            decisions: 0,
+        })
+    }
+
+    /// Record the `event`-th usage, timed and counted unless warming up.
+    fn record(&mut self, event: u64, timed: bool) -> Result<(), SimulationError> {
+        let (user, call, seconds, minute_type) = usage(&self.users, event);
+        let timer = Instant::now();
+        let report = self
+            .platform
+            .record_usage(user, &call, seconds, minute_type)
+            .map_err(host_error)?;
+        let elapsed = timer.elapsed().as_nanos() as u64;
+        if timed {
+            self.nanos.push(elapsed);
+            self.fuel.push(report.fuel);
+            self.decisions += report.decisions;
+        }
+        Ok(())
+    }
+
+    /// The run's figures; events per second over the time its events took.
+    fn report(mut self) -> SpeedReport {
+        let busy: u64 = self.nanos.iter().sum();
+        let events = self.nanos.len() as f64;
+        self.nanos.sort_unstable();
+        SpeedReport {
+            policy: self.label,
+            events_per_second: if busy > 0 {
+                events * 1e9 / busy as f64
+            } else {
+                0.0
+            },
+            median_ns: nearest_rank(&self.nanos, 0.5),
+            p99_ns: nearest_rank(&self.nanos, 0.99),
+            fuel_per_event: Quantiles::of(self.fuel),
+            decisions: self.decisions,
+        }
+    }
+}
+
+/// Open the users with a card, the policy and auto-recharge (10.00 below 5.00).
+fn set_up(
+    platform: &Platform,
+    policy: &PolicyUnderTest,
+    count: u64,
+) -> Result<Vec<AccountId>, SimulationError> {
+    let tenant: Option<Arc<dyn Policy>> = match policy {
+        PolicyUnderTest::Default => None,
+        PolicyUnderTest::Component { label, bytes } => {
+            let loaded =
+                platform
+                    .engine()
+                    .load(bytes)
+                    .map_err(|error| SimulationError::Policy {
+                        label: label.clone(),
+                        error,
+                    })?;
+            Some(Arc::new(loaded))
+        }
+    };
+    let width = count.to_string().len();
+    let mut users = Vec::new();
+    for number in 0..count {
+        let user = AccountId(format!("bench-{number:0width$}"));
+        let setup = |error| SimulationError::Setup {
+            account: user.0.clone(),
+            error,
+        };
+        platform
+            .open_account(user.clone(), AccountKind::User, None)
+            .map_err(setup)?;
+        platform.add_card(&user, MAIN_CARD).map_err(setup)?;
+        if let Some(tenant) = &tenant {
+            platform
+                .set_policy_object(&user, Arc::clone(tenant))
+                .map_err(setup)?;
+        }
+        let settings = AutoRechargeSettings {
+            enabled: true,
+            threshold: Decimal::new(5_00, 2),
+            amount: Decimal::new(10_00, 2),
+            card: MAIN_CARD.into(),
+            mode: Mode::Fixed,
+            monthly_limit: None,
+        };
+        platform
+            .save_auto_recharge(&user, &user, settings)
+            .map_err(setup)?;
+        users.push(user);
+    }
+    Ok(users)
+}
+
+/// The `event`-th usage record: users in turn, lengths and types varied.
+fn usage(users: &[AccountId], event: u64) -> (&AccountId, String, i64, MinuteType) {
+    let user = &users[(event % users.len() as u64) as usize];
+    let seconds = 20 + (event.wrapping_mul(7_919) % 280) as i64;
+    let minute_type = if event.is_multiple_of(4) {
+        MinuteType::Premium
+    } else {
+        MinuteType::Basic
+    };
+    (user, format!("call-{event}"), seconds, minute_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bench_times_every_event_and_compares_with_native() {
+        let native = || Platform::builder().native_default_policy();
+        let options = BenchOptions {
+            events: 2_000,
+            users: 20,
+        };
+        let mut last = (0, 0);
+        let report = bench(
+            &PolicyUnderTest::Default,
+            options,
+            &native,
+            &mut |done, total| last = (done, total),
+        )
+        .unwrap();
+        assert_eq!(last, (4_000, 4_000));
+        assert_eq!(report.events, 2_000);
+        assert!(
+            report.policy.decisions > 2_000,
+            "some usage recharges: {}",
+            report.policy.decisions
+        );
+        assert!(report.policy.median_ns > 0 && report.policy.median_ns <= report.policy.p99_ns);
+        assert!(report.native.is_some());
+        assert!(report.wasm_over_native.is_some_and(|ratio| ratio > 0.0));
+    }
+
+    #[test]
+    fn a_component_has_no_native_baseline() {
+        let policy = PolicyUnderTest::Component {
+            label: "bad.wasm".into(),
+            bytes: Vec::new(),
+        };
+        let native = || Platform::builder().native_default_policy();
+        let err = bench(&policy, BenchOptions::default(), &native, &mut |_, _| {}).unwrap_err();
+        assert!(err.to_string().starts_with("policy bad.wasm"), "{err}");
+    }
+}
