@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,8 +12,18 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of the output went away (`| head`): stop quietly.
+        Err(err) if cli::output::is_closed(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("recharge: {err:#}");
+            // One line, whatever the error's sources print; stderr failing
+            // too leaves nothing else to tell.
+            let message = format!("{err:#}");
+            let one_line: Vec<&str> = message
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect();
+            let _ = writeln!(std::io::stderr(), "recharge: {}", one_line.join(" "));
             ExitCode::from(2)
         }
     }

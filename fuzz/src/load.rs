@@ -86,5 +86,6 @@ pub fn check_bytes(engine: &PolicyEngine, bytes: &[u8]) {
         Ok(report) => assert!(report.max_fuel <= report.fuel_limit),
         Err(CheckError::Load(_) | CheckError::Faulted(_)) => {}
         Err(CheckError::Host(error)) => panic!("the check's host failed: {error}"),
+        Err(other) => panic!("an outcome of the check this target does not know: {other}"),
     }
 }

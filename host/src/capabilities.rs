@@ -4,7 +4,7 @@
 //! Everything a policy does lands in an [`EventContext`]; the host turns it into
 //! one [`Batch`] when the policy returns success, and drops it otherwise (H4).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use recharge_policy_sdk::caps::{Capabilities, Role};
 use recharge_policy_sdk::model::{
@@ -14,7 +14,7 @@ use recharge_policy_sdk::money::{allocation_price, display, is_whole_cents};
 use rust_decimal::Decimal;
 
 use crate::account::{Account, AccountId, PolicyId};
-use crate::store::{Batch, ChargeRequest, Notification, Store, Timer, utc_day};
+use crate::store::{Batch, ChargeRequest, Notification, Store, StoreError, Timer, utc_day};
 
 /// Limits on what one event may ask for (H3), all configurable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,9 +29,10 @@ pub struct Guardrails {
     pub max_timers_per_event: usize,
     /// Wake-ups an account may have pending.
     pub max_pending_timers_per_account: usize,
-    /// Wake-ups one account may fire in one advance of the clock; past it, the
-    /// policy faults (a policy that keeps re-arming past wake-ups would
-    /// otherwise hold the clock forever).
+    /// Wake-ups one account may fire at one instant in one advance of the
+    /// clock; past it, the policy faults (a policy that keeps re-arming
+    /// wake-ups at or before "now" would otherwise hold the clock forever). A
+    /// schedule that moves forward in time is never stopped.
     pub max_timers_per_account_per_advance: u32,
     /// Notices one event may send.
     pub max_notices_per_event: usize,
@@ -71,6 +72,9 @@ pub struct EventContext {
     rates: Option<Rates>,
     guardrails: Arc<Guardrails>,
     store: Option<Arc<dyn Store>>,
+    /// The first failure of the store while the policy ran: the event is then
+    /// the host's failure, not the policy's.
+    host_failure: OnceLock<StoreError>,
     charges: Vec<ChargeRequest>,
     timers: Vec<Timer>,
     notifications: Vec<Notification>,
@@ -122,6 +126,7 @@ impl EventContext {
             rates: Some(setup.rates),
             guardrails: setup.guardrails,
             store: Some(setup.store),
+            host_failure: OnceLock::new(),
             charges: Vec::new(),
             timers: Vec::new(),
             notifications: Vec::new(),
@@ -210,26 +215,37 @@ impl EventContext {
         }
     }
 
+    /// The store's failure while the policy ran, if any: the event failed for
+    /// the host's reasons, whatever the policy made of the refusal it got.
+    pub(crate) fn host_failure(&self) -> Option<&StoreError> {
+        self.host_failure.get()
+    }
+
+    /// Ask the store; a failure is kept as the host's and the policy is refused.
+    fn ask_store<T>(
+        &self,
+        absent: T,
+        ask: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
+    ) -> Result<T, Refusal> {
+        let Some(store) = &self.store else {
+            return Ok(absent);
+        };
+        ask(store.as_ref()).map_err(|err| {
+            let _ = self.host_failure.set(err);
+            Refusal::Invalid("the host's storage is unavailable".into())
+        })
+    }
+
     fn key_taken(&self, key: &str) -> Result<bool, Refusal> {
         if self.charges.iter().any(|charge| charge.key == key) {
             return Ok(true);
         }
-        match &self.store {
-            Some(store) => store
-                .key_used(key)
-                .map_err(|err| Refusal::Invalid(err.to_string())),
-            None => Ok(false),
-        }
+        self.ask_store(false, |store| store.key_used(key))
     }
 
     fn auto_recharges_today(&self, payer: &AccountId) -> Result<u32, Refusal> {
         let day = utc_day(self.now);
-        let stored = match &self.store {
-            Some(store) => store
-                .auto_recharges_on(payer, day)
-                .map_err(|err| Refusal::Invalid(err.to_string()))?,
-            None => 0,
-        };
+        let stored = self.ask_store(0, |store| store.auto_recharges_on(payer, day))?;
         let pending = self
             .charges
             .iter()
@@ -288,6 +304,27 @@ impl EventContext {
             _ => Err(Refusal::PriceMismatch),
         }
     }
+}
+
+/// The host's idempotency key for a policy's `key` on `payer`'s card: the payer
+/// (for people reading it), then a digest of the payer, the policy and the key,
+/// each length-prefixed so no two triples meet. Whatever a policy names its
+/// keys, it cannot reach a key of another payer or of another policy.
+pub(crate) fn scoped_key(payer: &AccountId, policy: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for part in [payer.as_str(), policy, key] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    let digest = digest.finalize();
+    let mut scoped = String::with_capacity(payer.as_str().len() + 33);
+    scoped.push_str(payer.as_str());
+    scoped.push('~');
+    for byte in &digest[..16] {
+        scoped.push_str(&format!("{byte:02x}"));
+    }
+    scoped
 }
 
 fn role_index(who: Role) -> usize {
@@ -408,12 +445,14 @@ impl Capabilities for EventContext {
         {
             return Err(Refusal::TooManyCharges);
         }
-        if self.key_taken(key)? {
+        let scoped = scoped_key(&payer_id, &self.policy, key);
+        if self.key_taken(&scoped)? {
             return Err(Refusal::DuplicateKey);
         }
         let requested_by = self.accounts[0].id.clone();
         self.charges.push(ChargeRequest {
-            key: key.to_owned(),
+            key: scoped,
+            policy_key: key.to_owned(),
             payer: payer_id,
             card: card.to_owned(),
             amount,
@@ -426,34 +465,36 @@ impl Capabilities for EventContext {
 
     fn wake_at(&mut self, who: Role, at: Timestamp, tag: u64) -> Result<(), Refusal> {
         let account = self.account(who).ok_or(Refusal::ForeignAccount)?.id.clone();
+        let due = at.max(self.now);
+        // A wake-up replaces a pending one of the same account and tag.
+        if let Some(asked) = self
+            .timers
+            .iter_mut()
+            .find(|timer| timer.account == account && timer.tag == tag)
+        {
+            asked.due = due;
+            return Ok(());
+        }
         if self.timers.len() >= self.guardrails.max_timers_per_event {
             return Err(Refusal::Invalid(format!(
                 "more than {} wake-ups in one event",
                 self.guardrails.max_timers_per_event
             )));
         }
-        let stored = match &self.store {
-            Some(store) => store
-                .pending_timers(&account)
-                .map_err(|err| Refusal::Invalid(err.to_string()))?,
-            None => 0,
-        };
+        let replaces = self.ask_store(false, |store| store.timer_pending(&account, tag))?;
+        let stored = self.ask_store(0, |store| store.pending_timers(&account))?;
         let asked = self
             .timers
             .iter()
             .filter(|timer| timer.account == account)
             .count();
-        if stored + asked >= self.guardrails.max_pending_timers_per_account {
+        if !replaces && stored + asked >= self.guardrails.max_pending_timers_per_account {
             return Err(Refusal::Invalid(format!(
                 "more than {} pending wake-ups",
                 self.guardrails.max_pending_timers_per_account
             )));
         }
-        self.timers.push(Timer {
-            due: at.max(self.now),
-            account,
-            tag,
-        });
+        self.timers.push(Timer { due, account, tag });
         Ok(())
     }
 

@@ -37,6 +37,7 @@ pub struct CheckReport {
 
 /// Why a component failed the check.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum CheckError {
     /// It does not load (size, format, compilation, contract).
     #[error(transparent)]

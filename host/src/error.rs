@@ -8,6 +8,7 @@ use recharge_policy_sdk::model::PolicyError;
 use thiserror::Error;
 
 use crate::account::AccountId;
+use crate::input::BadInput;
 use crate::policy::PolicyFault;
 use crate::rating::RatingError;
 use crate::sandbox::LoadError;
@@ -88,6 +89,15 @@ pub enum InvalidCommand {
     /// Rates below zero.
     #[error("rates must not be negative")]
     NegativeRates,
+    /// A value out of what the host accepts (see [`crate::input`]).
+    #[error(transparent)]
+    BadInput(#[from] BadInput),
+}
+
+impl From<BadInput> for HostError {
+    fn from(bad: BadInput) -> Self {
+        HostError::Invalid(InvalidCommand::BadInput(bad))
+    }
 }
 
 fn describe_rejection(error: &PolicyError) -> String {

@@ -34,6 +34,7 @@ pub trait Gateway: Send + Sync {
 
 /// How the simulated gateway treats a card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum CardBehavior {
     /// Every charge succeeds.
     #[default]

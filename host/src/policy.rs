@@ -10,6 +10,7 @@ use crate::capabilities::EventContext;
 
 /// What went wrong inside a policy: the event changes nothing (H5).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PolicyFault {
     /// The policy ran out of fuel.
     #[error("policy ran out of fuel")]

@@ -22,6 +22,7 @@ pub struct Rated {
 
 /// Why a usage record could not be rated.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum RatingError {
     /// Seconds must be at least 1.
     #[error("seconds must be at least 1, got {0}")]

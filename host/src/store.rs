@@ -16,8 +16,12 @@ use crate::account::{Account, AccountId};
 /// A charge a policy asked for, waiting in the outbox until executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRequest {
-    /// The idempotency key.
+    /// The idempotency key the gateway sees: the host's, derived from the payer,
+    /// the policy and the policy's own key (H3), so no policy can collide with,
+    /// squat or replay another account's charges.
     pub key: String,
+    /// The key the policy gave; the charge's outcome carries it back.
+    pub policy_key: String,
     /// The paying account.
     pub payer: AccountId,
     /// The payer's saved card.
@@ -97,7 +101,7 @@ pub struct Batch {
     pub charges: Vec<ChargeRequest>,
     /// Charges executed, leaving the outbox.
     pub settled: Vec<ChargeRecord>,
-    /// New timers.
+    /// New timers; each replaces a pending timer of the same account and tag.
     pub timers: Vec<Timer>,
     /// Timers that fired.
     pub fired: Vec<u64>,
@@ -109,6 +113,7 @@ pub struct Batch {
 
 /// Why the store refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// An account changed since it was read; the event should be run again.
     #[error("account {0} changed concurrently")]
@@ -156,6 +161,8 @@ pub trait Store: Send + Sync {
     }
     /// How many wake-ups are pending for the account.
     fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError>;
+    /// Whether a wake-up with this tag is pending for the account.
+    fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError>;
     /// The earliest timer due at or before `until`.
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError>;
     /// Every executed charge, in order.
@@ -180,11 +187,24 @@ struct Tables {
     timers: BTreeMap<(Timestamp, u64), Timer>,
     timer_due: HashMap<u64, Timestamp>,
     timers_pending: HashMap<AccountId, usize>,
+    timer_by_tag: HashMap<(AccountId, u64), u64>,
     next_timer_id: u64,
     auto_recharges: HashMap<(AccountId, i64), u32>,
 }
 
 impl Tables {
+    fn remove_timer(&mut self, id: u64) {
+        let Some(due) = self.timer_due.remove(&id) else {
+            return;
+        };
+        if let Some(timer) = self.timers.remove(&(due, id)) {
+            if let Some(pending) = self.timers_pending.get_mut(&timer.account) {
+                *pending = pending.saturating_sub(1);
+            }
+            self.timer_by_tag.remove(&(timer.account, timer.tag));
+        }
+    }
+
     fn check(&self, batch: &Batch) -> Result<(), StoreError> {
         for account in &batch.created {
             if self.accounts.contains_key(&account.id) {
@@ -241,16 +261,16 @@ impl Tables {
             self.charges.push(record);
         }
         for id in batch.fired {
-            let Some(due) = self.timer_due.remove(&id) else {
-                continue;
-            };
-            if let Some(timer) = self.timers.remove(&(due, id))
-                && let Some(pending) = self.timers_pending.get_mut(&timer.account)
-            {
-                *pending = pending.saturating_sub(1);
-            }
+            self.remove_timer(id);
         }
         for timer in batch.timers {
+            if let Some(replaced) = self
+                .timer_by_tag
+                .get(&(timer.account.clone(), timer.tag))
+                .copied()
+            {
+                self.remove_timer(replaced);
+            }
             let id = self.next_timer_id;
             self.next_timer_id += 1;
             self.timer_due.insert(id, timer.due);
@@ -258,6 +278,8 @@ impl Tables {
                 .timers_pending
                 .entry(timer.account.clone())
                 .or_default() += 1;
+            self.timer_by_tag
+                .insert((timer.account.clone(), timer.tag), id);
             self.timers.insert((timer.due, id), timer);
         }
         self.notifications.extend(batch.notifications);
@@ -349,6 +371,13 @@ impl Store for MemoryStore {
             .unwrap_or(0))
     }
 
+    fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .tables()?
+            .timer_by_tag
+            .contains_key(&(account.clone(), tag)))
+    }
+
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
         let tables = self.tables()?;
         Ok(tables
@@ -383,6 +412,7 @@ mod tests {
     fn charge(key: &str) -> ChargeRequest {
         ChargeRequest {
             key: key.into(),
+            policy_key: key.into(),
             payer: "u".into(),
             card: "c".into(),
             amount: Decimal::ONE,

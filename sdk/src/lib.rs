@@ -13,7 +13,10 @@
 //! unit-tested with plain `cargo test`, and the host runs native policies as its
 //! speed baseline.
 //!
-//! See [`rules`] for a complete policy.
+//! [`Helpers`] brings the idioms (who the actor is, typed [`PolicyState`],
+//! idempotency keys), and `?` works on a refused capability call in a function
+//! returning [`model::PolicyError`]. A wake-up asked for again with the same tag
+//! replaces the earlier one. See [`rules`] for a complete policy.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 #![deny(missing_docs)]
 
@@ -22,13 +25,17 @@ extern crate alloc;
 pub mod caps;
 #[cfg(any(test, target_arch = "wasm32"))]
 mod heap;
+mod helpers;
 pub mod model;
 pub mod money;
 pub mod rules;
+pub mod state;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod bindings;
 
 pub use caps::{Capabilities, Role};
+pub use helpers::{Actor, Helpers};
 pub use rules::PolicyRules;
+pub use state::PolicyState;

@@ -232,6 +232,13 @@ pub enum Refusal {
     Invalid(String),
 }
 
+impl From<Refusal> for PolicyError {
+    /// A refusal the policy gives up on: `?` on a capability call.
+    fn from(refusal: Refusal) -> Self {
+        PolicyError::Refused(crate::caps::describe_refusal(&refusal))
+    }
+}
+
 /// A finished call the host has rated and recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {

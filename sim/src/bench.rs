@@ -24,13 +24,39 @@ const WARM_UP: u64 = 1_000;
 /// Events a policy runs in a row before the other one takes its turn.
 const BLOCK: u64 = 4096;
 
+/// The most events a bench times per policy: each costs 16 bytes of figures
+/// per policy, and ten million take minutes.
+pub const MAX_EVENTS: u64 = 10_000_000;
+/// The most users a bench opens.
+pub const MAX_USERS: u64 = 100_000;
+
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchOptions {
-    /// Usage events timed.
+    /// Usage events timed: 1 to [`MAX_EVENTS`].
     pub events: u64,
-    /// Users on auto-recharge the events are spread over.
+    /// Users on auto-recharge the events are spread over: 1 to [`MAX_USERS`].
     pub users: u64,
+}
+
+impl BenchOptions {
+    /// Check the counts are within what a bench runs.
+    pub fn check(&self) -> Result<(), SimulationError> {
+        for (what, value, max) in [
+            ("events", self.events, MAX_EVENTS),
+            ("users", self.users, MAX_USERS),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(SimulationError::Count {
+                    what,
+                    value,
+                    min: 1,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for BenchOptions {
@@ -76,7 +102,7 @@ pub struct SpeedReport {
 
 /// Time `options.events` usage events through the policy; for the default policy
 /// also through its native build, on a second platform, event for event. The
-/// two take turns in blocks of [`BLOCK`] events: within a block a policy runs
+/// two take turns in blocks of 4,096 events: within a block a policy runs
 /// alone, with its own data in the caches, and across blocks whatever else the
 /// machine does weighs on both alike, so the ratio of their medians holds still
 /// from run to run. `progress` hears `(done, total)`.
@@ -86,6 +112,7 @@ pub fn bench(
     builder: &dyn Fn() -> PlatformBuilder,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BenchReport, SimulationError> {
+    options.check()?;
     let with_native = *policy == PolicyUnderTest::Default;
     let total = options.events * if with_native { 2 } else { 1 };
     let mut tested = Run::new(policy, policy.label(), builder(), options)?;
@@ -160,7 +187,7 @@ impl Run {
             .simulated_clock(START)
             .build()
             .map_err(host_error)?;
-        let users = set_up(&platform, policy, options.users.max(1))?;
+        let users = set_up(&platform, policy, options.users)?;
         Ok(Run {
             label: label.to_owned(),
             platform,
@@ -302,6 +329,40 @@ mod tests {
         assert!(report.policy.median_ns > 0 && report.policy.median_ns <= report.policy.p99_ns);
         assert!(report.native.is_some());
         assert!(report.wasm_over_native.is_some_and(|ratio| ratio > 0.0));
+    }
+
+    // Bad input never panics: counts beyond what a bench runs are refused first.
+    #[test]
+    fn bad_input_bench_counts_out_of_range_are_refused_before_anything_runs() {
+        let native = || Platform::builder().native_default_policy();
+        for options in [
+            BenchOptions {
+                events: u64::MAX,
+                users: 1,
+            },
+            BenchOptions {
+                events: 0,
+                users: 1,
+            },
+            BenchOptions {
+                events: 1,
+                users: MAX_USERS + 1,
+            },
+        ] {
+            let err =
+                bench(&PolicyUnderTest::Default, options, &native, &mut |_, _| {}).unwrap_err();
+            assert!(matches!(err, SimulationError::Count { .. }), "{err}");
+        }
+        let err = BenchOptions {
+            events: u64::MAX,
+            users: 1,
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "events: 18446744073709551615 is not between 1 and 10000000"
+        );
     }
 
     #[test]

@@ -2,7 +2,12 @@
 //! dots for recharges, date and dollar axes, and a legend. Money is converted to
 //! floats here only to place pixels.
 
-use std::fmt::Write;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::DateTime;
 use recharge_policy_sdk::model::Timestamp;
@@ -303,6 +308,41 @@ fn legend(svg: &mut String, chart: &Chart) {
     );
 }
 
+/// Write a rendered chart whole or not at all: into a temporary file in the
+/// same directory (so the rename cannot cross file systems), flushed to disk,
+/// then renamed over `path`. On any failure the temporary file is removed and
+/// `path` is left as it was.
+pub fn write(path: &Path, svg: &str) -> io::Result<()> {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temporary = OsString::from(".");
+    temporary.push(name);
+    temporary.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temporary = dir.join(temporary);
+    let mut file = File::create_new(&temporary)?;
+    let written = file
+        .write_all(svg.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            drop(file);
+            std::fs::rename(&temporary, path)
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -380,6 +420,39 @@ mod tests {
         });
         assert!(well_formed(&svg));
         assert_eq!(svg.matches("class=\"series\"").count(), 0);
+    }
+
+    /// The names in a folder, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    // Output is whole or absent: a chart is renamed into place, never half written.
+    #[test]
+    fn output_a_chart_is_written_atomically_and_no_temporary_file_is_left() {
+        let dir = std::env::temp_dir().join(format!("recharge-chart-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let chart = dir.join("chart.svg");
+        write(&chart, "<svg>first</svg>").unwrap();
+        write(&chart, "<svg>second</svg>").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&chart).unwrap(),
+            "<svg>second</svg>"
+        );
+        // A folder in the chart's place: the rename fails, nothing is left over.
+        let blocked = dir.join("blocked.svg");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        assert!(write(&blocked, "<svg/>").is_err());
+        assert!(write(&dir.join("absent").join("chart.svg"), "<svg/>").is_err());
+        let left = names(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(left, ["blocked.svg", "chart.svg"]);
     }
 
     #[test]

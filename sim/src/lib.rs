@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod chart;
 mod driver;
+pub mod files;
 pub mod replay;
 pub mod report;
 pub mod scenario;

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use recharge_policy_sdk::model::{PolicyError, Rates};
 use thiserror::Error;
 
+use crate::files::{ReadError, read_capped};
 use crate::report::{self, AnswerOut, Document, Rejection};
-use crate::script::{Command, Line, Malformed, parse_script};
+use crate::script::{Command, Line, Malformed, read_script};
 use recharge_host::AccountId;
 use recharge_host::SimulatedGateway;
 use recharge_host::{HostError, Platform, PlatformBuilder};
@@ -31,14 +32,10 @@ pub enum ReplayError {
     },
 }
 
-/// Read, parse and replay a script file.
+/// Read, parse and replay a script file (read line by line, within the bounds
+/// of [`read_script`]).
 pub fn replay_file(path: &Path, builder: PlatformBuilder) -> Result<Document, ReplayError> {
-    let text = std::fs::read_to_string(path).map_err(|err| Malformed {
-        file: path.display().to_string(),
-        line: 0,
-        message: format!("cannot read the script: {err}"),
-    })?;
-    let lines = parse_script(path, &text)?;
+    let lines = read_script(path)?;
     replay(path, &lines, builder)
 }
 
@@ -212,8 +209,15 @@ fn run(
                     message,
                 })
             };
-            let bytes = std::fs::read(component).map_err(|err| {
-                malformed(format!("cannot read policy {}: {err}", component.display()))
+            // Read no further than a component may be long.
+            let limit = platform.engine().limits().component_bytes as u64;
+            let bytes = read_capped(component, limit).map_err(|err| {
+                malformed(match err {
+                    ReadError::Io(err) => {
+                        format!("cannot read policy {}: {err}", component.display())
+                    }
+                    too_large => format!("policy {}: {too_large}", component.display()),
+                })
             })?;
             match platform.set_policy(&id(account), &bytes) {
                 Ok(_) => {}

@@ -1,10 +1,17 @@
 //! Simulation scenarios: a TOML file describing the population, its traffic and
 //! its card troubles. Every field has a default, unknown fields are errors, and
-//! every error names the file, the line when known, and the field.
+//! every error names the file, the line, and the field.
+//!
+//! A scenario file is at most [`MAX_SCENARIO_BYTES`] and read no further; it is
+//! UTF-8 (a byte that is not is named with its line), and a UTF-8 byte-order
+//! mark at the start is accepted and skipped. Money is strict plain notation
+//! (`"10.00"`), as in scripts; sizes (accounts, days, minutes, calls) are
+//! range-checked, each error naming the line of the field that breaks it.
 
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate};
+use recharge_host::input::{self, BadInput};
 use recharge_policy_sdk::model::{Mode, Rates, Timestamp};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -13,6 +20,10 @@ use thiserror::Error;
 
 use recharge_host::CardBehavior;
 use recharge_host::default_rates;
+use toml::de::{DeTable, DeValue};
+
+use crate::files::{ReadError, Size, read_capped};
+use crate::workload::DAY;
 
 /// The scenario run when no file is given.
 pub const DEFAULT_SCENARIO: &str = include_str!("default_scenario.toml");
@@ -259,36 +270,66 @@ impl Scenario {
         Scenario::parse(DEFAULT_SCENARIO_NAME, DEFAULT_SCENARIO)
     }
 
-    /// Read and check a scenario file.
+    /// Read and check a scenario file, reading no more than
+    /// [`MAX_SCENARIO_BYTES`] whatever the path names.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| ScenarioError {
+        let whole_file = |message: String| ScenarioError {
             file: file.clone(),
             line: None,
-            message: format!("cannot read the scenario: {err}"),
+            message,
+        };
+        let bytes = read_capped(path, MAX_SCENARIO_BYTES).map_err(|err| {
+            whole_file(match err {
+                ReadError::Io(err) => format!("cannot read the scenario: {err}"),
+                ReadError::TooLarge { limit } => {
+                    format!("the scenario is larger than the {} limit", Size(limit))
+                }
+            })
         })?;
-        Scenario::parse(&file, &text)
+        let text = std::str::from_utf8(&bytes).map_err(|err| {
+            let bad = err.valid_up_to();
+            let line_start = bytes[..bad]
+                .iter()
+                .rposition(|&byte| byte == b'\n')
+                .map_or(0, |newline| newline + 1);
+            ScenarioError {
+                file: file.clone(),
+                line: Some(bytes[..bad].iter().filter(|&&byte| byte == b'\n').count() + 1),
+                message: format!(
+                    "not UTF-8: byte {} of the line (0x{:02X}) is not valid UTF-8",
+                    bad - line_start + 1,
+                    bytes[bad]
+                ),
+            }
+        })?;
+        Scenario::parse(&file, text)
     }
 
-    /// Parse and check a scenario; `file` names it in errors.
+    /// Parse and check a scenario; `file` names it in errors. A UTF-8
+    /// byte-order mark at the start is skipped.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let error = |err: &toml::de::Error, path: Option<String>| ScenarioError {
-            file: file.to_owned(),
-            line: err.span().map(|span| line_of(text, span.start)),
-            message: match path {
-                Some(path) => format!("`{path}`: {}", err.message().trim_end()),
-                None => err.message().trim_end().to_owned(),
-            },
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let error = |err: &toml::de::Error, path: Option<String>| {
+            let message = in_plain_words(err.message().trim_end());
+            ScenarioError {
+                file: file.to_owned(),
+                line: err.span().map(|span| line_of(text, span.start)),
+                message: match path {
+                    Some(path) => format!("`{path}`: {message}"),
+                    None => message,
+                },
+            }
         };
         let deserializer = toml::Deserializer::parse(text).map_err(|err| error(&err, None))?;
         let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
             error(err.inner(), (path != ".").then_some(path))
         })?;
-        scenario.check().map_err(|message| ScenarioError {
+        scenario.check().map_err(|invalid| ScenarioError {
             file: file.to_owned(),
-            line: None,
-            message,
+            line: invalid.line(text),
+            message: invalid.message,
         })?;
         Ok(scenario)
     }
@@ -330,11 +371,20 @@ impl Scenario {
     }
 
     /// Check what serde cannot: ranges and relations between fields.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Invalid> {
         if !(1..=MAX_DAYS).contains(&self.days) {
-            return Err(format!(
-                "`days`: {} is not between 1 and {MAX_DAYS}",
-                self.days
+            return Err(invalid(
+                "days",
+                format!("{} is not between 1 and {MAX_DAYS}", self.days),
+            ));
+        }
+        input::check_time("start", self.start)
+            .map_err(|_| invalid("start", "is outside 1970-01-01 to 9999-12-31".into()))?;
+        let end = self.start + Timestamp::from(self.days) * DAY;
+        if input::check_time("start", end).is_err() {
+            return Err(invalid(
+                "days",
+                format!("{} days from `start` end after 9999-12-31", self.days),
             ));
         }
         check_rates("rates", self.rates.basic, self.rates.premium)?;
@@ -343,9 +393,9 @@ impl Scenario {
             if let Some(day) = change.day
                 && day >= self.days
             {
-                return Err(format!(
-                    "`rate_change.day`: {day} is not before the last day ({})",
-                    self.days
+                return Err(invalid(
+                    "rate_change.day",
+                    format!("{day} is not before the last day ({})", self.days),
                 ));
             }
         }
@@ -357,29 +407,60 @@ impl Scenario {
             group.check(&format!("users[{index}]"))?;
         }
         if self.account_count() > MAX_ACCOUNTS {
-            return Err(format!(
-                "the scenario opens {} accounts, over {MAX_ACCOUNTS}",
-                self.account_count()
+            return Err(invalid(
+                self.largest_group(),
+                format!(
+                    "the scenario opens {} accounts, over {MAX_ACCOUNTS}",
+                    self.account_count()
+                ),
             ));
         }
         let calls = self.most_calls();
         if calls > MAX_CALLS {
-            return Err(format!(
-                "the scenario could make about {calls:.0} calls, over {MAX_CALLS}"
+            return Err(invalid(
+                "calls.per_working_day",
+                format!("the scenario could make about {calls:.0} calls, over {MAX_CALLS}"),
             ));
         }
         for (index, incident) in self.card_incidents.iter().enumerate() {
             if incident.day >= self.days {
-                return Err(format!(
-                    "`card_incidents[{index}].day`: {} is not before `days` ({})",
-                    incident.day, self.days
+                return Err(invalid(
+                    format!("card_incidents[{index}].day"),
+                    format!("{} is not before `days` ({})", incident.day, self.days),
                 ));
             }
+            check_count(
+                &format!("card_incidents[{index}].accounts"),
+                incident.accounts,
+            )?;
         }
         self.response.check()
     }
+
+    /// The `count` of the group that opens the most accounts: where to point
+    /// when the scenario opens too many.
+    fn largest_group(&self) -> String {
+        let agencies = self.agencies.iter().enumerate().map(|(index, group)| {
+            (
+                u64::from(group.count) * (1 + u64::from(group.sub_accounts)),
+                format!("agencies[{index}].count"),
+            )
+        });
+        let users = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(index, group)| (u64::from(group.count), format!("users[{index}].count")));
+        agencies
+            .chain(users)
+            .max_by_key(|(accounts, _)| *accounts)
+            .map(|(_, field)| field)
+            .unwrap_or_default()
+    }
 }
 
+/// The largest scenario file.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
 /// The longest run: ten years.
 const MAX_DAYS: u32 = 3660;
 /// The most accounts a scenario may open.
@@ -389,8 +470,42 @@ const MAX_CALLS: f64 = 10_000_000.0;
 /// The most calls an account may make on a working day.
 const MAX_CALLS_PER_DAY: f64 = 10_000.0;
 
+/// A range or relation the scenario breaks: the fields whose line to name
+/// (paths such as `users[0].count`; the first the file has), and what is wrong.
+#[derive(Debug)]
+struct Invalid {
+    fields: Vec<String>,
+    message: String,
+}
+
+impl Invalid {
+    /// The line of the first field the file has, else of the nearest table or
+    /// item enclosing the first field.
+    fn line(&self, text: &str) -> Option<usize> {
+        let places: Vec<_> = self
+            .fields
+            .iter()
+            .filter_map(|field| place_of_field(text, field))
+            .collect();
+        places
+            .iter()
+            .find(|place| place.exact)
+            .or(places.first())
+            .map(|place| line_of(text, place.offset))
+    }
+}
+
+/// `field` breaks a rule: the message is prefixed with the field's name.
+fn invalid(field: impl Into<String>, what: String) -> Invalid {
+    let field = field.into();
+    Invalid {
+        message: format!("`{field}`: {what}"),
+        fields: vec![field],
+    }
+}
+
 impl Calls {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Invalid> {
         check_range(
             "calls.per_working_day",
             self.per_working_day,
@@ -402,17 +517,21 @@ impl Calls {
         check_share("calls.premium_share", self.premium_share)?;
         let [from, to] = self.working_hours;
         if from >= to || to > 24 {
-            return Err(format!(
-                "`calls.working_hours`: [{from}, {to}] is not a range of hours within 0..24"
+            return Err(invalid(
+                "calls.working_hours",
+                format!("[{from}, {to}] is not a range of hours within 0..24"),
             ));
         }
         check_range("calls.mean_seconds", self.mean_seconds, 1.0, 86_400.0)?;
         if self.min_seconds < 1 || self.min_seconds > self.max_seconds || self.max_seconds > 86_400
         {
-            return Err(format!(
-                "`calls.min_seconds`, `calls.max_seconds`: {} and {} need 1 <= min <= max <= 86400",
-                self.min_seconds, self.max_seconds
-            ));
+            return Err(Invalid {
+                fields: vec!["calls.min_seconds".into(), "calls.max_seconds".into()],
+                message: format!(
+                    "`calls.min_seconds`, `calls.max_seconds`: {} and {} need 1 <= min <= max <= 86400",
+                    self.min_seconds, self.max_seconds
+                ),
+            });
         }
         let [low, high] = self.volume_spread;
         check_range("calls.volume_spread", low, 0.0, high)?;
@@ -421,11 +540,20 @@ impl Calls {
 }
 
 impl Agencies {
-    fn check(&self, at: &str) -> Result<(), String> {
-        if self.basic_minutes < 0 || self.premium_minutes < 0 {
-            return Err(format!(
-                "`{at}.basic_minutes`, `{at}.premium_minutes`: minutes must not be negative"
-            ));
+    fn check(&self, at: &str) -> Result<(), Invalid> {
+        check_count(&format!("{at}.count"), self.count)?;
+        check_count(&format!("{at}.sub_accounts"), self.sub_accounts)?;
+        for (name, minutes) in [
+            ("basic_minutes", self.basic_minutes),
+            ("premium_minutes", self.premium_minutes),
+        ] {
+            let field = format!("{at}.{name}");
+            input::check_minutes("minutes", minutes).map_err(|_| {
+                invalid(
+                    field,
+                    format!("{minutes} is not between 0 and {}", input::MAX_MINUTES),
+                )
+            })?;
         }
         if let Some(calls) = self.calls_per_working_day {
             check_range(
@@ -440,62 +568,185 @@ impl Agencies {
 }
 
 impl Users {
-    fn check(&self, at: &str) -> Result<(), String> {
+    fn check(&self, at: &str) -> Result<(), Invalid> {
+        check_count(&format!("{at}.count"), self.count)?;
+        let field = |name: &str| format!("{at}.{name}");
         if self.threshold < Decimal::ZERO {
-            return Err(format!(
-                "`{at}.threshold`: {} must not be negative",
-                self.threshold
+            return Err(invalid(
+                field("threshold"),
+                format!("{} must not be negative", self.threshold),
             ));
         }
+        check_cents(&field("threshold"), self.threshold)?;
         if self.amount <= Decimal::ZERO {
-            return Err(format!(
-                "`{at}.amount`: {} must be more than 0",
-                self.amount
+            return Err(invalid(
+                field("amount"),
+                format!("{} must be more than 0", self.amount),
             ));
         }
-        if let Some(limit) = self.monthly_limit
-            && limit <= Decimal::ZERO
-        {
-            return Err(format!("`{at}.monthly_limit`: {limit} must be more than 0"));
+        check_cents(&field("amount"), self.amount)?;
+        if let Some(limit) = self.monthly_limit {
+            if limit <= Decimal::ZERO {
+                return Err(invalid(
+                    field("monthly_limit"),
+                    format!("{limit} must be more than 0"),
+                ));
+            }
+            check_cents(&field("monthly_limit"), limit)?;
         }
         Ok(())
     }
 }
 
 impl Response {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Invalid> {
         let [from, to] = self.after_hours;
         check_range("response.after_hours", from, 0.0, to)?;
         check_range("response.after_hours", to, from, 24.0 * 366.0)?;
         if self.top_up <= Decimal::ZERO {
-            return Err(format!(
-                "`response.top_up`: {} must be more than 0",
-                self.top_up
+            return Err(invalid(
+                "response.top_up",
+                format!("{} must be more than 0", self.top_up),
             ));
         }
+        check_cents("response.top_up", self.top_up)?;
         check_share("response.update_card_share", self.update_card_share)
     }
 }
 
-fn check_rates(at: &str, basic: Decimal, premium: Decimal) -> Result<(), String> {
-    if basic < Decimal::ZERO || premium < Decimal::ZERO {
-        return Err(format!("`{at}`: rates must not be negative"));
+fn check_rates(at: &str, basic: Decimal, premium: Decimal) -> Result<(), Invalid> {
+    for (name, rate) in [("basic", basic), ("premium", premium)] {
+        if rate < Decimal::ZERO {
+            return Err(invalid(
+                format!("{at}.{name}"),
+                "rates must not be negative".into(),
+            ));
+        }
     }
     Ok(())
 }
 
-fn check_share(field: &str, value: f64) -> Result<(), String> {
+/// A count of accounts: at most [`MAX_ACCOUNTS`].
+fn check_count(field: &str, count: u32) -> Result<(), Invalid> {
+    if u64::from(count) > MAX_ACCOUNTS {
+        return Err(invalid(
+            field,
+            format!("{count} is over the most a scenario opens ({MAX_ACCOUNTS})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Money a card is charged or settings hold: whole cents.
+fn check_cents(field: &str, amount: Decimal) -> Result<(), Invalid> {
+    if amount.normalize().scale() > 2 {
+        return Err(invalid(field, format!("{amount} is not whole cents")));
+    }
+    Ok(())
+}
+
+fn check_share(field: &str, value: f64) -> Result<(), Invalid> {
     check_range(field, value, 0.0, 1.0)
 }
 
-fn check_range(field: &str, value: f64, low: f64, high: f64) -> Result<(), String> {
+fn check_range(field: &str, value: f64, low: f64, high: f64) -> Result<(), Invalid> {
     if value.is_finite() && (low..=high).contains(&value) {
         Ok(())
     } else {
-        Err(format!(
-            "`{field}`: {value} is not between {low} and {high}"
+        Err(invalid(
+            field,
+            format!("{value} is not between {low} and {high}"),
         ))
     }
+}
+
+/// Where a field stands in the file.
+struct Place {
+    /// The byte offset of its key (or item).
+    offset: usize,
+    /// Whether the field itself is there, or only a table or item enclosing it.
+    exact: bool,
+}
+
+/// Where a field given as a path (`users[0].count`, `calls`) is: its key, or
+/// the nearest enclosing table or item the file has.
+fn place_of_field(text: &str, field: &str) -> Option<Place> {
+    let document = DeTable::parse(text).ok()?;
+    let mut table = Some(document.get_ref());
+    let mut found = None;
+    let mut exact = true;
+    for segment in field.split('.') {
+        let (key, indexes) = match segment.find('[') {
+            Some(open) => (&segment[..open], &segment[open..]),
+            None => (segment, ""),
+        };
+        let Some((name, value)) = table.and_then(|table| {
+            table
+                .iter()
+                .find(|(name, _)| name.get_ref().as_ref() == key)
+        }) else {
+            exact = false;
+            break;
+        };
+        found = Some(name.span().start);
+        let mut current = value;
+        let mut complete = true;
+        for index in indexes
+            .split(['[', ']'])
+            .filter(|part| !part.is_empty())
+            .map(|part| part.parse::<usize>().ok())
+        {
+            match (current.get_ref(), index) {
+                (DeValue::Array(items), Some(index)) if index < items.len() => {
+                    current = &items[index];
+                    found = Some(current.span().start);
+                }
+                _ => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        if !complete {
+            exact = false;
+            break;
+        }
+        table = match current.get_ref() {
+            DeValue::Table(inner) => Some(inner),
+            _ => None,
+        };
+    }
+    found.map(|offset| Place { offset, exact })
+}
+
+/// serde's words for types in its messages, as a scenario's author would say
+/// them.
+fn in_plain_words(message: &str) -> String {
+    let mut plain = message
+        .replace(
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        )
+        .replace(
+            "expected u64",
+            "expected a whole number from 0 to 18446744073709551615",
+        )
+        .replace("expected i64", "expected a whole number")
+        .replace("expected f64", "expected a number")
+        .replace("expected a sequence", "expected an array");
+    for (prefix, words) in [
+        ("expected struct ", "expected a table"),
+        ("expected enum ", "expected a string"),
+    ] {
+        while let Some(at) = plain.find(prefix) {
+            let rest = &plain[at + prefix.len()..];
+            let name = rest
+                .find(|c: char| !c.is_alphanumeric() && c != '_')
+                .unwrap_or(rest.len());
+            plain.replace_range(at..at + prefix.len() + name, words);
+        }
+    }
+    plain
 }
 
 /// The line (from 1) of a byte offset.
@@ -515,17 +766,17 @@ fn money<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Decimal, E> {
-            text.trim()
-                .parse()
-                .map_err(|_| E::custom(format!("{text:?} is not a decimal number")))
+            input::parse_money("money", text).map_err(|err| E::custom(money_error(&err)))
         }
 
         fn visit_i64<E: de::Error>(self, whole: i64) -> Result<Decimal, E> {
-            Ok(Decimal::from(whole))
+            input::check_money("money", Decimal::from(whole))
+                .map_err(|err| E::custom(money_error(&err)))
         }
 
         fn visit_u64<E: de::Error>(self, whole: u64) -> Result<Decimal, E> {
-            Ok(Decimal::from(whole))
+            input::check_money("money", Decimal::from(whole))
+                .map_err(|err| E::custom(money_error(&err)))
         }
 
         fn visit_f64<E: de::Error>(self, value: f64) -> Result<Decimal, E> {
@@ -536,6 +787,25 @@ fn money<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error
     }
 
     deserializer.deserialize_any(MoneyVisitor)
+}
+
+/// What is wrong with an amount, without the field (serde's path names it).
+fn money_error(err: &BadInput) -> String {
+    match err {
+        BadInput::NotDecimal { text, .. } => {
+            format!("{text:?} is not a decimal number (digits, an optional minus and fraction)")
+        }
+        BadInput::MoneyOutOfRange { value, .. } => {
+            format!("{value} is out of range (at most 1000000000000 in magnitude)")
+        }
+        BadInput::TooPrecise { value, .. } => {
+            format!(
+                "{value} has more than {} decimal places",
+                input::MAX_MONEY_SCALE
+            )
+        }
+        other => other.to_string(),
+    }
 }
 
 fn optional_money<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
@@ -611,7 +881,7 @@ mod tests {
         assert_eq!(err.line, Some(3));
         assert_eq!(
             err.message,
-            "`users[0].threshold`: \"ten\" is not a decimal number"
+            "`users[0].threshold`: \"ten\" is not a decimal number (digits, an optional minus and fraction)"
         );
 
         let err = parse("[rates]\nbasic = 0.09\npremium = \"0.16\"\n").unwrap_err();
@@ -655,6 +925,124 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("soon")
+        );
+    }
+
+    // Bad input is rejected before anything runs: money in plain notation only.
+    #[test]
+    fn bad_input_scenario_money_in_any_but_plain_notation_is_named_with_its_line() {
+        for bad in ["1_000", "1e2", "+10.00", " 10.00", "10.", ".50"] {
+            let text = format!("[[users]]\ncount = 1\nthreshold = \"5\"\namount = {bad:?}\n");
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.line, Some(4), "{bad:?}: {err}");
+            assert!(
+                err.message.starts_with("`users[0].amount`: ")
+                    && err.message.contains("not a decimal number"),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = parse("[response]\ntop_up = \"9999999999999999999999999999\"\n").unwrap_err();
+        assert!(err.message.contains("out of range"), "{err}");
+        let err =
+            parse("[rates]\nbasic = \"0.0000000000000000001\"\npremium = \"1\"\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("decimal places"), "{err}");
+        let err = parse("[response]\ntop_up = 9223372036854775807\n").unwrap_err();
+        assert!(err.message.contains("out of range"), "{err}");
+    }
+
+    // Every input error names the line, range errors included.
+    #[test]
+    fn bad_input_scenario_range_errors_name_the_line_of_the_field() {
+        let err = parse("name = \"x\"\ndays = 0\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.toml:2: `days`: 0 is not between 1 and 3660"
+        );
+        let err = parse("[calls]\nweekend_share = 0.5\npremium_share = 1.5\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        let users = "[[users]]\ncount = 1\nthreshold = \"1\"\namount = \"1\"\n";
+        let err = parse(&format!(
+            "{users}[[users]]\ncount = 4000000000\nthreshold = \"1\"\namount = \"1\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.line, Some(6), "{err}");
+        assert!(
+            err.message.contains("over the most a scenario opens"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{users}[[users]]\ncount = 200000\nthreshold = \"1\"\namount = \"1\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.line, Some(6), "{err}");
+        assert!(err.message.starts_with("`users[1].count`: "), "{err}");
+        let agencies = "[[agencies]]\ncount = 1\nsub_accounts = 1\nbasic_minutes = 100000001\npremium_minutes = 0\n";
+        let err = parse(agencies).unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        assert!(
+            err.message.starts_with("`agencies[0].basic_minutes`"),
+            "{err}"
+        );
+        let err =
+            parse("[[users]]\ncount = 1\nthreshold = \"1.005\"\namount = \"1\"\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("whole cents"), "{err}");
+        // A field left to its default is named by its table's line.
+        let err = parse("days = 5\n\n[calls]\nmax_seconds = 3\n").unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        let err = parse("days = 5\n\n[calls]\nmin_seconds = 4000\n").unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        let err = parse("start = \"9999-12-01\"\ndays = 90\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    // Messages speak the scenario's terms, never the parser's types.
+    #[test]
+    fn bad_input_scenario_messages_name_no_internal_types() {
+        for text in [
+            "days = 5000000000",
+            "days = \"ten\"",
+            "days = -1",
+            "seed = -1",
+            "calls = 5",
+            "rates = \"cheap\"",
+            "agencies = 5",
+            "[calls]\nmean_seconds = \"long\"",
+            "[calls]\nmin_seconds = 1.5",
+            "[[card_incidents]]\nday = 0\naccounts = 1\nbehavior = \"ok\"\ntarget = 1",
+            "[rates]\nbasic = 0.09\npremium = \"0.16\"",
+        ] {
+            let err = parse(text).unwrap_err();
+            for internal in [
+                "u32", "u64", "i64", "f64", "Decimal", "serde", "struct", "enum", "sequence",
+            ] {
+                assert!(!err.message.contains(internal), "{internal} in {err}");
+            }
+        }
+    }
+
+    // A byte-order mark is accepted; bytes that are not UTF-8 are named with their line.
+    #[test]
+    fn bad_input_scenario_encoding_errors_name_the_line() {
+        assert_eq!(parse("\u{feff}days = 3\n").unwrap().days, 3);
+        let dir = std::env::temp_dir().join(format!("recharge-scenario-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("latin1.toml");
+        std::fs::write(&file, b"days = 3\nname = \"caf\xE9\"\n").unwrap();
+        let err = Scenario::load(&file).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.message.contains("not UTF-8"), "{err}");
+    }
+
+    // Bad input never grows memory: an endless file ends at the cap.
+    #[test]
+    fn bad_input_an_endless_scenario_ends_at_the_size_limit() {
+        let err = Scenario::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/dev/zero: the scenario is larger than the 1 MiB limit"
         );
     }
 

@@ -61,6 +61,18 @@ pub enum SimulationError {
         /// Why.
         error: HostError,
     },
+    /// A count asked for is outside what a run takes.
+    #[error("{what}: {value} is not between {min} and {max}")]
+    Count {
+        /// What is counted (`events`, say).
+        what: &'static str,
+        /// What was asked for.
+        value: u64,
+        /// The least allowed.
+        min: u64,
+        /// The most allowed.
+        max: u64,
+    },
     /// The host itself failed.
     #[error("at {at}: {error}")]
     Host {

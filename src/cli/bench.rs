@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use recharge_sim::bench::{BenchOptions, BenchReport, SpeedReport, bench};
+use recharge_sim::bench::{BenchOptions, BenchReport, MAX_EVENTS, SpeedReport, bench};
 
+use super::output;
 use super::simulate::{Progress, read_policy};
 
 /// `recharge bench` options.
@@ -23,8 +23,11 @@ pub struct BenchArgs {
 
 /// Time the events and print the figures.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    if args.events == 0 {
-        anyhow::bail!("--events: give at least one event");
+    if !(1..=MAX_EVENTS).contains(&args.events) {
+        anyhow::bail!(
+            "--events: {} is not between 1 and {MAX_EVENTS}",
+            args.events
+        );
     }
     let policy = read_policy(args.policy.as_deref())?;
     let options = BenchOptions {
@@ -37,14 +40,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     })?;
     progress.finish();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("cannot print the report")?
-        );
+        output::print_json(&report)
     } else {
-        print!("{}", text(&report));
+        output::print_text(&text(&report))
     }
-    Ok(())
 }
 
 fn text(report: &BenchReport) -> String {

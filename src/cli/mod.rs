@@ -3,13 +3,16 @@
 
 mod bench;
 mod check;
+pub mod output;
 mod replay;
 mod simulate;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use recharge_host::{Platform, PlatformBuilder};
+use recharge_host::{Limits, Platform, PlatformBuilder};
+use recharge_sim::files::{ReadError, read_capped};
 
 /// Billing policy plugin: prepaid auto-recharge and sub-account minute allocation
 /// as a sandboxed WebAssembly component.
@@ -58,6 +61,18 @@ pub fn cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
     Some(base.join("recharge"))
+}
+
+/// Read a policy component, no further than a component may be long: a FIFO
+/// or `/dev/zero` ends in a one-line error, not in memory filling up.
+pub fn read_component(file: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    let limit = Limits::default().component_bytes as u64;
+    read_capped(file, limit).or_else(|err| match err {
+        ReadError::Io(err) => {
+            Err(err).with_context(|| format!("{}: cannot read {what}", file.display()))
+        }
+        too_large => anyhow::bail!("{}: {what} is {too_large}", file.display()),
+    })
 }
 
 /// A platform builder with the component cache set up.

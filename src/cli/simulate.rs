@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::output;
 use recharge_sim::chart;
 use recharge_sim::scenario::Scenario;
 use recharge_sim::simulate::{PolicyUnderTest, simulate};
@@ -66,18 +68,15 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     )?;
     progress.finish();
 
-    write_chart(&args.chart, &chart::render(&simulation.chart()))?;
+    chart::write(&args.chart, &chart::render(&simulation.chart()))
+        .with_context(|| format!("{}: cannot write the chart", args.chart.display()))?;
     let mut report = simulation.report;
     report.chart = Some(args.chart.display().to_string());
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("cannot print the report")?
-        );
+        output::print_json(&report)
     } else {
-        print!("{}", render_text(&report));
+        output::print_text(&render_text(&report))
     }
-    Ok(())
 }
 
 /// The default policy, or a component read from a file and named after it.
@@ -85,23 +84,12 @@ pub fn read_policy(file: Option<&Path>) -> anyhow::Result<PolicyUnderTest> {
     let Some(file) = file else {
         return Ok(PolicyUnderTest::Default);
     };
-    let bytes = std::fs::read(file)
-        .with_context(|| format!("{}: cannot read the policy", file.display()))?;
+    let bytes = super::read_component(file, "the policy")?;
     let label = file
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| file.display().to_string());
     Ok(PolicyUnderTest::Component { label, bytes })
-}
-
-/// Write the chart whole or not at all: to a temporary file, then renamed.
-fn write_chart(path: &Path, svg: &str) -> anyhow::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, svg)
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .with_context(|| format!("{}: cannot write the chart", path.display()))
 }
 
 /// A progress bar on stderr, shown only when stderr is a terminal and the work

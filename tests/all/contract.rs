@@ -9,16 +9,8 @@ use super::*;
 #[test]
 fn the_default_component_imports_only_the_contract_and_exports_policy() {
     let (engine, _) = shared();
-    let component = engine.compile(DEFAULT_POLICY).unwrap();
-    let kind = component.component_type();
-    let imports: Vec<_> = kind
-        .imports(engine.engine())
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    let exports: Vec<_> = kind
-        .exports(engine.engine())
-        .map(|(name, _)| name.to_owned())
-        .collect();
+    let interfaces = engine.interfaces(DEFAULT_POLICY).unwrap();
+    let (imports, exports) = (interfaces.imports, interfaces.exports);
     assert!(!imports.is_empty());
     assert!(
         imports

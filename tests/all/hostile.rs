@@ -589,6 +589,29 @@ fn a_wake_up_swarm_is_bounded() {
 }
 
 #[test]
+fn h3_a_tenant_cannot_squat_another_accounts_idempotency_keys() {
+    // No double charge, nothing stuck: the tenant charges its own card under the
+    // keys the bystander's default policy uses next. Keys are the host's
+    // (scoped to the payer and the policy), so the tenant's four top-ups go
+    // through as its own and the bystander recharges exactly as it does alone,
+    // never refused as a duplicate, never paused.
+    let arena = Arena::with_policy("squat-1", rogue());
+    let report = arena.call(&arena.next_call()).unwrap();
+    assert_eq!(report.charges.len(), 4, "{report:?}");
+    for charge in &report.charges {
+        assert_eq!(charge.payer, arena.tenant);
+        assert!(charge.policy_key.starts_with("calm/ar/2/"));
+        assert!(charge.key.starts_with("squat-1~"), "{}", charge.key);
+    }
+    assert_eq!(
+        arena.h.platform.account(&arena.tenant).unwrap().balance,
+        d("53.91"),
+        "50.00, less a basic minute, plus four top-ups of 1.00"
+    );
+    arena.assert_bystander_unaffected();
+}
+
+#[test]
 fn a_panic_traps() {
     rogue_faults("panic-1", is_trap);
 }

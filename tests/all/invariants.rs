@@ -99,6 +99,9 @@ impl Store for RecordingStore {
     fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
         self.inner.pending_timers(account)
     }
+    fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError> {
+        self.inner.timer_pending(account, tag)
+    }
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
         self.inner.auto_recharges_on(payer, day)
     }

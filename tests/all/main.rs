@@ -3,13 +3,17 @@
 //! One test binary (one engine, one compiled default policy, guests built once),
 //! a file per topic; shared helpers live here.
 
+mod cache;
 mod cli;
 mod contract;
 mod fuzz_smoke;
 mod guardrails;
+mod host_failure;
 mod hostile;
 mod invariants;
 mod outbox;
+mod platform_input;
+mod replay_properties;
 mod rules;
 mod scenarios;
 mod tenant;

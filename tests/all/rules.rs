@@ -444,3 +444,39 @@ fn usage_is_rated_once_per_call_id() {
         .unwrap();
     assert_eq!(h.balance(&user), d("-0.1627"));
 }
+
+#[test]
+fn runaway_guard_never_stops_a_schedule_that_moves_forward_in_time() {
+    // Nothing stuck: a monthly allocation advanced a century in one step fires
+    // 1,200 times, past the 1,000 wake-ups an account may fire at one instant;
+    // each run is a month later than the last, so the guard (which stops
+    // wake-ups re-armed at or before "now") never faults it.
+    let h = harness();
+    let (agency, sub) = h.agency_with_sub("a", "s");
+    h.platform
+        .save_allocation(
+            &agency,
+            &sub,
+            AllocationSettings {
+                basic_minutes: 1,
+                premium_minutes: 0,
+                card: "amex".into(),
+            },
+        )
+        .unwrap();
+    let century = JAN_1 + 36_525 * DAY;
+    h.platform.advance_to(century).unwrap();
+    assert!(h.notices(&sub, "policy_fault").is_empty());
+    assert!(h.notices(&agency, "policy_fault").is_empty());
+    let runs = h.platform.charges().unwrap().len();
+    assert_eq!(
+        runs,
+        1 + 1_200,
+        "the first purchase and one a month for 100 years"
+    );
+    assert_eq!(
+        h.platform.account(&sub).unwrap().basic_seconds,
+        1_201 * 60,
+        "every run's minute credited once"
+    );
+}

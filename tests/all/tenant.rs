@@ -3,6 +3,8 @@
 
 use std::sync::OnceLock;
 
+use recharge_host::Store;
+use recharge_host::model::MinuteType;
 use recharge_sim::replay::replay_file;
 
 use super::*;
@@ -124,4 +126,58 @@ fn simulate_runs_the_weekday_policy_beside_the_default() {
     assert_eq!(weekday["charges"]["allocation"]["count"], 0);
     assert!(weekday["rejections"].as_u64().unwrap() > 0);
     assert!(chart.unwrap().contains("<svg"));
+}
+
+#[test]
+fn sdk_a_wake_up_with_the_same_tag_replaces_the_earlier_one() {
+    // Nothing stuck: the weekday policy asks for its Monday wake-up on every
+    // weekend event. Each request replaces the pending one, so a busy weekend
+    // never reaches the 64-pending cap (which would refuse, fault and
+    // eventually quarantine the policy) and Monday refills exactly once.
+    let h = harness_at(SATURDAY);
+    let acme = AccountId::from("acme");
+    h.platform
+        .open_account(acme.clone(), AccountKind::Agency, None)
+        .unwrap();
+    h.platform.add_card(&acme, "visa").unwrap();
+    h.platform.set_policy(&acme, weekday_refill()).unwrap();
+    h.platform
+        .save_auto_recharge(&acme, &acme, weekday_settings())
+        .unwrap();
+    for call in 0..200 {
+        let report = h
+            .platform
+            .record_usage(&acme, &format!("sat-{call}"), 60, MinuteType::Premium)
+            .unwrap();
+        assert!(report.charges.is_empty(), "no charge at the weekend");
+    }
+    assert_eq!(h.store.pending_timers(&acme).unwrap(), 1);
+    let faults = h
+        .platform
+        .notifications()
+        .unwrap()
+        .into_iter()
+        .filter(|notice| notice.kind == "policy_fault")
+        .count();
+    assert_eq!(faults, 0);
+    let monday = h.platform.advance_to(SATURDAY + 2 * DAY + HOUR).unwrap();
+    assert_eq!(monday.charges.len(), 1, "one refill on Monday");
+    assert_eq!(monday.charges[0].amount, d("82.00"));
+    assert_eq!(h.platform.account(&acme).unwrap().balance, d("50.00"));
+    assert_eq!(h.store.pending_timers(&acme).unwrap(), 0);
+}
+
+/// 2026-01-03T00:00:00Z, a Saturday.
+const SATURDAY: Timestamp = 1_767_398_400_000;
+
+/// Refill to 50.00 below 10.00.
+fn weekday_settings() -> AutoRechargeSettings {
+    AutoRechargeSettings {
+        enabled: true,
+        threshold: d("10.00"),
+        amount: d("50.00"),
+        card: "visa".into(),
+        mode: Mode::Target,
+        monthly_limit: None,
+    }
 }

@@ -12,11 +12,12 @@
 // `npx recharge-policy-build src/policy.js -o weekday_refill_js.wasm`.
 
 import {
+  Actor,
   PolicyError,
   PolicyRules,
   Role,
   ZERO,
-  actorAllowed,
+  actorOf,
   chargeKey,
   display,
   gte,
@@ -24,12 +25,14 @@ import {
   isNegative,
   isPositive,
   isWholeCents,
+  loadState,
   lte,
+  saveState,
   sub,
   wholeCentsUp,
 } from '@recharge/policy-sdk';
 
-import { decodeState, encodeState } from './state.js';
+import { State } from './state.js';
 
 /** The timer tag for "it is Monday now". */
 const MONDAY = 1n;
@@ -39,10 +42,26 @@ const DAY_MS = 86_400_000n;
 const FIRST_DAY = -96_465_293n;
 const LAST_DAY = 95_026_236n;
 
+/** Whether `actor` is the subject itself, or (`orParent`) its parent agency. */
+function allowed(actor, caps, orParent) {
+  switch (actorOf(caps, actor)) {
+    case Actor.Subject:
+      return true;
+    case Actor.Agency:
+      return orParent;
+    default:
+      return false;
+  }
+}
+
 /** The counter after `key`, wrapping at 64 bits as the Rust example's `u64` does. */
 const nextKey = (key) => BigInt.asUintN(64, key + 1n);
 
-/** Monday 00:00 UTC after `now` (ms, a bigint) if `now` falls on a weekend, else `null`. */
+/**
+ * Monday 00:00 UTC after `now` if `now` falls on a weekend, else `null`.
+ * @param {bigint} now milliseconds since the epoch
+ * @returns {bigint | null}
+ */
 export function nextMonday(now) {
   const day = now >= 0n ? now / DAY_MS : -((-now + DAY_MS - 1n) / DAY_MS);
   if (day < FIRST_DAY || day > LAST_DAY) return null;
@@ -71,11 +90,13 @@ function refill(state, caps) {
   if (state.inFlight || gte(balance, settings.threshold)) return;
   const monday = nextMonday(caps.now());
   if (monday !== null) {
+    // Asked again on every weekend event: the same tag replaces the earlier
+    // wake-up, so one Monday wake-up stays pending.
     caps.wakeAt(Role.Subject, monday, MONDAY);
     return;
   }
   const amount = wholeCentsUp(sub(settings.amount, balance));
-  const key = chargeKey(caps.snapshot(Role.Subject).id, 'weekday', state.nextKey);
+  const key = chargeKey('weekday', state.nextKey);
   caps.requestCharge(Role.Subject, settings.card, amount, { tag: 'auto-recharge' }, key);
   state.nextKey = nextKey(state.nextKey);
   state.inFlight = true;
@@ -87,7 +108,7 @@ function outcome(state, result, amount, purpose, caps) {
     if (purpose.tag === 'auto-recharge') {
       caps.notify(Role.Subject, 'recharge-succeeded', `refilled ${display(amount)}`);
     }
-    if (caps.snapshot(Role.Subject).status === 'paused') {
+    if (caps.status(Role.Subject) === 'paused') {
       caps.setStatus(Role.Subject, 'active');
       caps.notify(Role.Subject, 'account-resumed', 'payment received');
     }
@@ -100,11 +121,11 @@ function outcome(state, result, amount, purpose, caps) {
 /** The policy. */
 export class WeekdayRefill extends PolicyRules {
   handle(event, hasParent, caps) {
-    const state = decodeState(caps.state(Role.Subject));
+    const state = loadState(caps, Role.Subject, State);
     switch (event.tag) {
       case 'save-auto-recharge': {
         const { actor, settings } = event.val;
-        if (!actorAllowed(actor, caps)) throw PolicyError.forbidden('only the account saves its settings');
+        if (!allowed(actor, caps, false)) throw PolicyError.forbidden('only the account saves its settings');
         validate(settings, caps);
         state.settings = settings;
         break;
@@ -113,12 +134,12 @@ export class WeekdayRefill extends PolicyRules {
         throw PolicyError.forbidden('this policy sells no monthly allocations');
       case 'top-up': {
         const { actor, card, amount } = event.val;
-        if (!actorAllowed(actor, caps)) throw PolicyError.forbidden('only the account tops itself up');
+        if (!allowed(actor, caps, false)) throw PolicyError.forbidden('only the account tops itself up');
         if (!isPositive(amount) || !isWholeCents(amount)) {
           throw PolicyError.invalidSettings('amount must be positive whole cents');
         }
         if (!caps.hasCard(Role.Subject, card)) throw PolicyError.paymentMethodRequired(`no saved card ${card}`);
-        const key = chargeKey(caps.snapshot(Role.Subject).id, 'topup', state.nextKey);
+        const key = chargeKey('topup', state.nextKey);
         caps.requestCharge(Role.Subject, card, amount, { tag: 'top-up' }, key);
         state.nextKey = nextKey(state.nextKey);
         break;
@@ -133,17 +154,18 @@ export class WeekdayRefill extends PolicyRules {
         break;
     }
     refill(state, caps);
-    caps.setState(Role.Subject, encodeState(state));
+    saveState(caps, Role.Subject, state);
   }
 
+  /** @returns {import('@recharge/policy-sdk').Answer} */
   query(actor, what, hasParent, caps) {
-    if (!actorAllowed(actor, caps, { orParent: true })) {
+    if (!allowed(actor, caps, true)) {
       throw PolicyError.forbidden('only the account and its agency may ask');
     }
     const snapshot = caps.snapshot(Role.Subject);
     switch (what) {
       case 'auto-recharge':
-        return { tag: 'auto-recharge', val: decodeState(caps.state(Role.Subject)).settings ?? undefined };
+        return { tag: 'auto-recharge', val: loadState(caps, Role.Subject, State).settings ?? undefined };
       case 'estimate':
         return { tag: 'estimate', val: ZERO };
       case 'service':
@@ -159,7 +181,13 @@ export class WeekdayRefill extends PolicyRules {
   }
 
   describe(caps) {
-    return { autoRecharge: decodeState(caps.state(Role.Subject)).settings ?? undefined, allocation: undefined };
+    let settings;
+    try {
+      settings = loadState(caps, Role.Subject, State).settings;
+    } catch (error) {
+      if (!(error instanceof PolicyError)) throw error;
+    }
+    return { autoRecharge: settings ?? undefined, allocation: undefined };
   }
 }
 

@@ -5,7 +5,7 @@ import { PolicyError, bytesToText, parse, textToBytes } from '@recharge/policy-s
 import { MemoryCaps, account } from '@recharge/policy-sdk/testing';
 
 import policy, { nextMonday } from '../src/policy.js';
-import { decodeState, encodeState } from '../src/state.js';
+import { State } from '../src/state.js';
 
 const SATURDAY = 1_767_398_400_000n; // 2026-01-03T00:00:00Z
 const MONDAY_AFTER = 1_767_571_200_000n; // 2026-01-05T00:00:00Z
@@ -40,7 +40,7 @@ test('a weekday shortfall refills to the target in whole cents, once', () => {
   const caps = host({ balance: '7.3333' });
   policy.handle(save('acme'), false, caps);
   assert.deepEqual(caps.charges, [
-    { payer: 'acme', card: 'visa', amount: parse('42.67'), purpose: { tag: 'auto-recharge' }, key: 'acme/weekday/0' },
+    { payer: 'acme', card: 'visa', amount: parse('42.67'), purpose: { tag: 'auto-recharge' }, key: 'weekday/0' },
   ]);
   assert.equal(bytesToText(caps.accounts.subject.state), 'v1|1|1|1|10.00|50.00|visa');
   policy.handle({ tag: 'usage', val: {} }, false, caps);
@@ -87,7 +87,7 @@ test('settings are validated, then the card', () => {
 test('outcomes clear the flight and notify in the Rust texts', () => {
   const caps = host({ balance: '60.00', state: 'v1|1|1|1|10.00|50.00|visa' });
   caps.accounts.subject.snapshot.status = 'paused';
-  const paid = { key: 'acme/weekday/0', outcome: 'succeeded', amount: parse('42.6700'), purpose: { tag: 'auto-recharge' } };
+  const paid = { key: 'weekday/0', outcome: 'succeeded', amount: parse('42.6700'), purpose: { tag: 'auto-recharge' } };
   policy.handle({ tag: 'payment-outcome', val: paid }, false, caps);
   policy.handle({ tag: 'payment-outcome', val: { ...paid, outcome: 'declined', purpose: { tag: 'top-up' } } }, false, caps);
   policy.handle({ tag: 'payment-outcome', val: { ...paid, outcome: 'failed', amount: parse('5') } }, false, caps);
@@ -110,7 +110,7 @@ test('a top-up charges once with its own key', () => {
   assert.throws(() => policy.handle(topUp('0.001'), false, caps), new PolicyError('invalid-settings', 'amount must be positive whole cents'));
   assert.throws(() => policy.handle(topUp('5', 'amex'), false, caps), new PolicyError('payment-method-required', 'no saved card amex'));
   policy.handle(topUp('5'), false, caps);
-  assert.deepEqual(caps.charges.map(({ key, amount }) => [key, amount]), [['acme/topup/0', parse('5')]]);
+  assert.deepEqual(caps.charges.map(({ key, amount }) => [key, amount]), [['topup/0', parse('5')]]);
 });
 
 test('queries: the account and its agency may ask, settings read back as target mode', () => {
@@ -125,9 +125,17 @@ test('queries: the account and its agency may ask, settings read back as target 
   assert.throws(() => policy.query('other', 'balance', true, caps), new PolicyError('forbidden', 'only the account and its agency may ask'));
 });
 
-test('state round-trips and survives garbage', () => {
-  const state = { settings: settings({ card: 'visa|x' }), inFlight: true, nextKey: 7n };
-  assert.deepEqual(decodeState(encodeState(state)), state);
-  assert.deepEqual(decodeState(new Uint8Array([0xff, 0, 0x67])), { settings: null, inFlight: false, nextKey: 0n });
-  assert.deepEqual(decodeState(textToBytes('v1|2|1|1|10.00')), { settings: null, inFlight: false, nextKey: 0n });
+test('state round-trips and refuses garbage', () => {
+  const state = new State(settings({ card: 'visa|x' }), true, 7n);
+  assert.deepEqual(State.decode(state.encode()), state);
+  assert.equal(State.decode(new Uint8Array([0xff, 0, 0x67])), null);
+  assert.equal(State.decode(textToBytes('v1|2|1|1|10.00')), null);
+});
+
+test('unreadable state is an error, except in describe', () => {
+  const caps = host({ state: 'garbage' });
+  const unreadable = new PolicyError('refused', 'policy state unreadable');
+  assert.throws(() => policy.handle(save('other'), false, caps), unreadable);
+  assert.throws(() => policy.query('acme', 'auto-recharge', false, caps), unreadable);
+  assert.deepEqual(policy.describe(caps), { autoRecharge: undefined, allocation: undefined });
 });

@@ -7,7 +7,8 @@
 //! A failed charge is not retried: the account gets `recharge_failed` and the next
 //! weekday shortfall tries again. It sells no monthly allocations.
 //!
-//! It is written against [`recharge_policy_sdk::PolicyRules`] and exported with
+//! It is written against [`recharge_policy_sdk::PolicyRules`] with the SDK's
+//! [`Helpers`] (actor roles, typed state, keys) and exported with
 //! [`recharge_policy_sdk::export_policy!`]; build it with
 //! `cargo build -p weekday-refill --release --target wasm32-wasip2` and check it
 //! with `recharge check target/wasm32-wasip2/release/weekday_refill.wasm`.
@@ -21,10 +22,10 @@ use alloc::format;
 use chrono::{DateTime, Datelike, Days, Weekday};
 use recharge_policy_sdk::model::{
     AccountView, Answer, AutoRechargeSettings, ChargeOutcome, Event, Notice, PolicyError, Purpose,
-    QueryKind, Refusal, Status, Timestamp,
+    QueryKind, Status, Timestamp,
 };
 use recharge_policy_sdk::money::{display, is_whole_cents, whole_cents_up};
-use recharge_policy_sdk::{Capabilities, PolicyRules, Role, caps::describe_refusal};
+use recharge_policy_sdk::{Actor, Capabilities, Helpers, PolicyRules, Role};
 use rust_decimal::Decimal;
 
 use self::state::State;
@@ -37,14 +38,13 @@ pub struct WeekdayRefill;
 
 recharge_policy_sdk::export_policy!(WeekdayRefill);
 
-fn refused(refusal: Refusal) -> PolicyError {
-    PolicyError::Refused(describe_refusal(&refusal))
-}
-
 /// Whether `actor` is the subject itself, or (`or_parent`) its parent agency.
 fn allowed(actor: &str, caps: &impl Capabilities, or_parent: bool) -> Result<bool, PolicyError> {
-    let subject = caps.snapshot(Role::Subject).map_err(refused)?;
-    Ok(actor == subject.id || (or_parent && subject.parent.as_deref() == Some(actor)))
+    Ok(match caps.actor(actor)? {
+        Actor::Subject => true,
+        Actor::Agency => or_parent,
+        Actor::Other => false,
+    })
 }
 
 /// Monday 00:00 UTC after `now`, if `now` falls on a weekend.
@@ -88,28 +88,25 @@ fn refill(state: &mut State, caps: &mut impl Capabilities) -> Result<(), PolicyE
     let Some(settings) = state.settings.as_ref().filter(|settings| settings.enabled) else {
         return Ok(());
     };
-    let balance = caps.balance(Role::Subject).map_err(refused)?;
+    let balance = caps.balance(Role::Subject)?;
     if state.in_flight || balance >= settings.threshold {
         return Ok(());
     }
     let now = caps.now();
     if let Some(monday) = next_monday(now) {
-        return caps.wake_at(Role::Subject, monday, MONDAY).map_err(refused);
+        // Asked again on every weekend event: the same tag replaces the
+        // earlier wake-up, so one Monday wake-up stays pending.
+        return Ok(caps.wake_at(Role::Subject, monday, MONDAY)?);
     }
     let amount = whole_cents_up(settings.amount - balance);
-    let key = format!(
-        "{}/weekday/{}",
-        caps.snapshot(Role::Subject).map_err(refused)?.id,
-        state.next_key
-    );
+    let key = caps.charge_key("weekday", state.next_key);
     caps.request_charge(
         Role::Subject,
         &settings.card,
         amount,
         Purpose::AutoRecharge,
         &key,
-    )
-    .map_err(refused)?;
+    )?;
     state.next_key += 1;
     state.in_flight = true;
     Ok(())
@@ -129,14 +126,11 @@ fn outcome(
         ChargeOutcome::Succeeded => {
             if *purpose == Purpose::AutoRecharge {
                 let message = format!("refilled {}", display(amount));
-                caps.notify(Role::Subject, Notice::RechargeSucceeded, &message)
-                    .map_err(refused)?;
+                caps.notify(Role::Subject, Notice::RechargeSucceeded, &message)?;
             }
-            if caps.snapshot(Role::Subject).map_err(refused)?.status == Status::Paused {
-                caps.set_status(Role::Subject, Status::Active)
-                    .map_err(refused)?;
-                caps.notify(Role::Subject, Notice::AccountResumed, "payment received")
-                    .map_err(refused)?;
+            if caps.status(Role::Subject)? == Status::Paused {
+                caps.set_status(Role::Subject, Status::Active)?;
+                caps.notify(Role::Subject, Notice::AccountResumed, "payment received")?;
             }
         }
         ChargeOutcome::Declined | ChargeOutcome::Failed => {
@@ -145,8 +139,7 @@ fn outcome(
                 _ => (Notice::RechargeFailed, "refill"),
             };
             let message = format!("{what} of {} failed", display(amount));
-            caps.notify(Role::Subject, kind, &message)
-                .map_err(refused)?;
+            caps.notify(Role::Subject, kind, &message)?;
         }
     }
     Ok(())
@@ -158,7 +151,7 @@ impl PolicyRules for WeekdayRefill {
         _has_parent: bool,
         caps: &mut impl Capabilities,
     ) -> Result<(), PolicyError> {
-        let mut state = State::decode(&caps.state(Role::Subject));
+        let mut state: State = caps.load_state(Role::Subject)?;
         match event {
             Event::SaveAutoRecharge { actor, settings } => {
                 if !allowed(actor, caps, false)? {
@@ -194,13 +187,8 @@ impl PolicyRules for WeekdayRefill {
                         "no saved card {card}"
                     )));
                 }
-                let key = format!(
-                    "{}/topup/{}",
-                    caps.snapshot(Role::Subject).map_err(refused)?.id,
-                    state.next_key
-                );
-                caps.request_charge(Role::Subject, card, *amount, Purpose::TopUp, &key)
-                    .map_err(refused)?;
+                let key = caps.charge_key("topup", state.next_key);
+                caps.request_charge(Role::Subject, card, *amount, Purpose::TopUp, &key)?;
                 state.next_key += 1;
             }
             Event::PaymentOutcome(result) => outcome(
@@ -213,8 +201,7 @@ impl PolicyRules for WeekdayRefill {
             Event::Usage(_) | Event::CardUpdated(_) | Event::Timer(_) => {}
         }
         refill(&mut state, caps)?;
-        caps.set_state(Role::Subject, state.encode())
-            .map_err(refused)
+        Ok(caps.save_state(Role::Subject, &state)?)
     }
 
     fn query(
@@ -228,10 +215,10 @@ impl PolicyRules for WeekdayRefill {
                 "only the account and its agency may ask".into(),
             ));
         }
-        let snapshot = caps.snapshot(Role::Subject).map_err(refused)?;
+        let snapshot = caps.snapshot(Role::Subject)?;
         Ok(match what {
             QueryKind::AutoRecharge => {
-                Answer::AutoRecharge(State::decode(&caps.state(Role::Subject)).settings)
+                Answer::AutoRecharge(caps.load_state::<State>(Role::Subject)?.settings)
             }
             QueryKind::Estimate => Answer::Estimate(Decimal::ZERO),
             QueryKind::Service => Answer::Service(
@@ -244,7 +231,10 @@ impl PolicyRules for WeekdayRefill {
 
     fn describe(caps: &impl Capabilities) -> AccountView {
         AccountView {
-            auto_recharge: State::decode(&caps.state(Role::Subject)).settings,
+            auto_recharge: caps
+                .load_state::<State>(Role::Subject)
+                .ok()
+                .and_then(|state| state.settings),
             allocation: None,
         }
     }

@@ -1,12 +1,12 @@
 //! The policy's per-account state: its settings, whether a refill is in flight,
-//! and a counter for idempotency keys. Encoded as one line of text; anything
-//! unreadable is a fresh state.
+//! and a counter for idempotency keys. Encoded as one line of text.
 
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::str::FromStr;
 
+use recharge_policy_sdk::PolicyState;
 use recharge_policy_sdk::model::{AutoRechargeSettings, Mode};
 use rust_decimal::Decimal;
 
@@ -18,9 +18,9 @@ pub struct State {
     pub next_key: u64,
 }
 
-impl State {
+impl PolicyState for State {
     /// `v1|next_key|in_flight|enabled|threshold|target|card` (settings optional).
-    pub fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
         let mut text = format!("v1|{}|{}", self.next_key, u8::from(self.in_flight));
         if let Some(settings) = &self.settings {
             let enabled = u8::from(settings.enabled);
@@ -32,11 +32,7 @@ impl State {
         text.into_bytes()
     }
 
-    pub fn decode(bytes: &[u8]) -> State {
-        Self::parse(bytes).unwrap_or_default()
-    }
-
-    fn parse(bytes: &[u8]) -> Option<State> {
+    fn decode(bytes: &[u8]) -> Option<State> {
         let text = core::str::from_utf8(bytes).ok()?;
         let mut fields = text.splitn(7, '|');
         if fields.next()? != "v1" {
@@ -68,7 +64,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_and_survives_garbage() {
+    fn round_trips_and_refuses_garbage() {
         let state = State {
             settings: Some(AutoRechargeSettings {
                 enabled: true,
@@ -81,7 +77,7 @@ mod tests {
             in_flight: true,
             next_key: 7,
         };
-        assert_eq!(State::decode(&state.encode()), state);
-        assert_eq!(State::decode(b"\xff\x00garbage"), State::default());
+        assert_eq!(State::decode(&state.encode()), Some(state));
+        assert_eq!(State::decode(b"\xff\x00garbage"), None);
     }
 }

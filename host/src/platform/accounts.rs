@@ -47,7 +47,7 @@ pub(super) fn check_card(card: &str) -> Result<(), HostError> {
     if card.is_empty() {
         return Err(InvalidCommand::EmptyCard.into());
     }
-    Ok(())
+    Ok(crate::input::check_id("card", card)?)
 }
 
 /// Save a card on the account if it is new. The caller holds the family lock.

@@ -129,13 +129,18 @@ impl Platform {
     }
 
     /// Turn a policy's verdict into a result, reporting faults (H5) and
-    /// quarantining a tenant after repeated ones (H6).
+    /// quarantining a tenant after repeated ones (H6). A store that failed while
+    /// the policy ran makes the event the host's failure, whatever the policy
+    /// made of it: never a fault, never counted towards quarantine.
     fn settle_verdict<T>(
         &self,
         selected: &Selected,
         ctx: &EventContext,
         verdict: Result<Result<T, PolicyError>, PolicyFault>,
     ) -> Result<T, HostError> {
+        if let Some(failure) = ctx.host_failure() {
+            return Err(HostError::Store(failure.clone()));
+        }
         match verdict {
             Ok(answer) => {
                 if let Some(tenant) = &selected.tenant {

@@ -26,6 +26,7 @@ use crate::account::{Account, AccountId};
 use crate::capabilities::Guardrails;
 use crate::error::{HostError, InvalidCommand};
 use crate::gateway::Gateway;
+use crate::input::{check_amount, check_id, check_minutes, check_money, check_seconds};
 use crate::policy::Policy;
 use crate::sandbox::PolicyEngine;
 use crate::store::{ChargeRecord, ChargeRequest, Notification, Store};
@@ -118,6 +119,8 @@ impl Platform {
         if rates.basic < Decimal::ZERO || rates.premium < Decimal::ZERO {
             return Err(InvalidCommand::NegativeRates.into());
         }
+        check_amount("basic", rates.basic)?;
+        check_amount("premium", rates.premium)?;
         *self
             .rates
             .write()
@@ -159,6 +162,7 @@ impl Platform {
         kind: AccountKind,
         parent: Option<AccountId>,
     ) -> Result<(), HostError> {
+        check_id("account", id.as_str())?;
         accounts::open(self, id, kind, parent)
     }
 
@@ -185,6 +189,8 @@ impl Platform {
         basic_minutes: i64,
         premium_minutes: i64,
     ) -> Result<(), HostError> {
+        check_minutes("basic", basic_minutes)?;
+        check_minutes("premium", premium_minutes)?;
         accounts::include_minutes(self, id, basic_minutes, premium_minutes)
     }
 
@@ -198,6 +204,8 @@ impl Platform {
         seconds: i64,
         minute_type: MinuteType,
     ) -> Result<EventReport, HostError> {
+        check_id("call", call)?;
+        check_seconds(seconds)?;
         self.with_outbox(id, || self.rate_and_decide(id, call, seconds, minute_type))
     }
 
@@ -208,6 +216,12 @@ impl Platform {
         id: &AccountId,
         settings: AutoRechargeSettings,
     ) -> Result<EventReport, HostError> {
+        check_money("threshold", settings.threshold)?;
+        check_money("amount", settings.amount)?;
+        if let Some(limit) = settings.monthly_limit {
+            check_money("monthly_limit", limit)?;
+        }
+        check_card_name(&settings.card)?;
         self.on_behalf(actor, id, |actor| Event::SaveAutoRecharge {
             actor,
             settings,
@@ -221,6 +235,11 @@ impl Platform {
         id: &AccountId,
         settings: AllocationSettings,
     ) -> Result<EventReport, HostError> {
+        // Below zero is the policy's to reject (after it checked who asks);
+        // beyond the host's range, no policy sees it.
+        check_minutes("basic", settings.basic_minutes.max(0))?;
+        check_minutes("premium", settings.premium_minutes.max(0))?;
+        check_card_name(&settings.card)?;
         self.on_behalf(actor, id, |actor| Event::SaveAllocation { actor, settings })
     }
 
@@ -232,6 +251,8 @@ impl Platform {
         card: &str,
         amount: Decimal,
     ) -> Result<EventReport, HostError> {
+        check_id("card", card)?;
+        check_money("amount", amount)?;
         self.on_behalf(actor, id, |actor| Event::TopUp {
             actor,
             card: card.to_owned(),
@@ -269,13 +290,14 @@ impl Platform {
         Ok(name)
     }
 
-    /// Give `owner` a policy already loaded (a native one, or one shared by tenants).
+    /// Give `owner` a policy already loaded (a native one, or one shared by
+    /// tenants).
     pub fn set_policy_object(
         &self,
         owner: &AccountId,
         policy: Arc<dyn Policy>,
     ) -> Result<(), HostError> {
-        self.check_policy_owner(owner)?;
+        self.account(owner)?;
         self.tenants.assign(owner.clone(), policy);
         Ok(())
     }
@@ -326,6 +348,15 @@ impl Platform {
         let event = event(actor.0.clone());
         self.with_outbox(id, || self.decide(id, &event))
     }
+}
+
+/// A card named in settings: none (empty) is the policy's to judge; a name is
+/// held to the rules of ids.
+fn check_card_name(card: &str) -> Result<(), HostError> {
+    if !card.is_empty() {
+        check_id("card", card)?;
+    }
+    Ok(())
 }
 
 /// Money for reports: see [`recharge_policy_sdk::money::display`].

@@ -84,7 +84,7 @@ impl Platform {
         let requested_by = request.requested_by.clone();
         self.serialised(&requested_by, || {
             let event = Event::PaymentOutcome(PaymentOutcome {
-                key: request.key.clone(),
+                key: request.policy_key.clone(),
                 outcome,
                 amount: request.amount,
                 purpose: request.purpose.clone(),

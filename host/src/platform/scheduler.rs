@@ -12,9 +12,19 @@ use crate::error::HostError;
 use crate::policy::PolicyFault;
 use crate::store::Batch;
 
+/// Wake-ups an account fired at one instant in this advance: a policy that keeps
+/// re-arming wake-ups at or before "now" would otherwise hold the clock forever,
+/// while a schedule that moves forward in time (a monthly allocation advanced a
+/// century in one go) is never stopped.
+#[derive(Default)]
+struct AtOneInstant {
+    due: Timestamp,
+    count: u32,
+}
+
 pub(super) fn advance_to(platform: &Platform, at: Timestamp) -> Result<EventReport, HostError> {
     let mut report = EventReport::default();
-    let mut fired: HashMap<AccountId, u32> = HashMap::new();
+    let mut fired: HashMap<AccountId, AtOneInstant> = HashMap::new();
     let limit = platform.guardrails.max_timers_per_account_per_advance;
     while let Some(stored) = platform.store.next_timer(at)? {
         if let Clock::Simulated(now) = &platform.clock {
@@ -25,11 +35,18 @@ pub(super) fn advance_to(platform: &Platform, at: Timestamp) -> Result<EventRepo
             ..Batch::default()
         })?;
         let account = stored.timer.account.clone();
-        let count = fired.entry(account.clone()).or_default();
-        *count += 1;
-        if *count > limit {
-            // A runaway chain: fault once, then let its wake-ups lapse.
-            if *count == limit + 1 {
+        let instant = fired.entry(account.clone()).or_default();
+        if stored.timer.due > instant.due {
+            *instant = AtOneInstant {
+                due: stored.timer.due,
+                count: 0,
+            };
+        }
+        instant.count += 1;
+        if instant.count > limit {
+            // A runaway chain: fault once, then let its wake-ups at this
+            // instant lapse.
+            if instant.count == limit + 1 {
                 let selected = platform.tenants.select(&platform.account(&account)?);
                 platform.report_fault(&selected, &account, &PolicyFault::Runaway(limit))?;
             }

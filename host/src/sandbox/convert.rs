@@ -10,7 +10,7 @@ use recharge_policy_sdk::model::{
 use recharge_policy_sdk::money::{from_parts, to_parts};
 use rust_decimal::Decimal;
 
-use super::bindings::{exported, wit};
+use super::bindings::v0_1::{exported, wit};
 
 /// A value a policy sent that the host cannot accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,8 +2,10 @@
 //! enforces wall-clock deadlines, and the on-disk cache of compiled components.
 
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -11,7 +13,8 @@ use thiserror::Error;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::RechargePolicy;
+use super::bindings::ContractVersion;
+use super::bindings::v0_1::RechargePolicy;
 use super::{SandboxState, WasmPolicy};
 
 /// Per-call limits of a policy sandbox (H5); all configurable.
@@ -62,6 +65,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Why a component could not be loaded.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The binary is over the size limit.
     #[error("component is {size} bytes, over the {limit} byte limit")]
@@ -82,12 +86,21 @@ pub enum LoadError {
     /// The component does not compile.
     #[error("component does not compile: {0}")]
     Compile(String),
-    /// The component does not fit the `recharge:policy@0.1.0` contract.
-    #[error("component does not fit the recharge:policy@0.1.0 contract: {0}")]
+    /// The component does not fit a version of the contract this host runs.
+    #[error("component does not fit the recharge:policy contract: {0}")]
     Contract(String),
     /// The engine could not be built.
     #[error("engine configuration failed: {0}")]
     Engine(String),
+}
+
+/// What a component imports and exports, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interfaces {
+    /// The names it imports (`recharge:policy/balance@0.1.0`, ...).
+    pub imports: Vec<String>,
+    /// The names it exports.
+    pub exports: Vec<String>,
 }
 
 /// A configured wasmtime engine for policies, shared by every tenant.
@@ -163,8 +176,19 @@ impl PolicyEngine {
     }
 
     /// The wasmtime engine.
-    pub fn engine(&self) -> &Engine {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The interfaces a component imports and exports, by name, after the
+    /// checks and the compilation [`Self::load`] does.
+    pub fn interfaces(&self, bytes: &[u8]) -> Result<Interfaces, LoadError> {
+        let kind = self.compile(bytes)?.component_type();
+        let names = |items: &mut dyn Iterator<Item = &str>| items.map(str::to_owned).collect();
+        Ok(Interfaces {
+            imports: names(&mut kind.imports(&self.engine).map(|(name, _)| name)),
+            exports: names(&mut kind.exports(&self.engine).map(|(name, _)| name)),
+        })
     }
 
     /// Ticks of [`EPOCH_TICK`] a call may run.
@@ -178,7 +202,22 @@ impl PolicyEngine {
     }
 
     /// Link a compiled component against the contract, as a policy named `name`.
-    pub fn link(&self, component: &Component, name: String) -> Result<WasmPolicy, LoadError> {
+    pub(crate) fn link(
+        &self,
+        component: &Component,
+        name: String,
+    ) -> Result<WasmPolicy, LoadError> {
+        // Bound by the version the component declares; 0.1.0 is the only one yet.
+        if let Err(why) = ContractVersion::of(&self.engine, component) {
+            // An import the host does not offer (WASI, say) is the likelier
+            // mistake, and the more useful message.
+            return Err(LoadError::Contract(
+                match self.linker.instantiate_pre(component) {
+                    Err(err) => format!("{err:#}"),
+                    Ok(_) => why,
+                },
+            ));
+        }
         let pre = self
             .linker
             .instantiate_pre(component)
@@ -188,31 +227,37 @@ impl PolicyEngine {
     }
 
     /// Compile a component, through the on-disk cache when there is one.
-    pub fn compile(&self, bytes: &[u8]) -> Result<Component, LoadError> {
+    pub(crate) fn compile(&self, bytes: &[u8]) -> Result<Component, LoadError> {
         check_header(bytes, self.limits.component_bytes)?;
         let Some(path) = self.cache_path(bytes) else {
             return Component::new(&self.engine, bytes)
                 .map_err(|err| LoadError::Compile(format!("{err:#}")));
         };
-        if let Ok(precompiled) = std::fs::read(&path) {
-            // SAFETY: the file is written only by `precompile_component` of an engine
-            // with the same compatibility hash (it is part of the file name), in a
-            // cache directory the host owns. A stale or corrupt file is detected by
-            // wasmtime's header checks and recompiled below.
-            if let Ok(component) = unsafe { Component::deserialize(&self.engine, &precompiled) } {
+        let seal = Seal::new(bytes, self.engine.precompile_compatibility_hash());
+        if let Some(entry) = read_entry(&path)
+            && let Some(precompiled) = seal.open(&entry)
+        {
+            // SAFETY: `open` checked the entry's digest: these are, bit for bit,
+            // the bytes `precompile_component` of an engine with this
+            // compatibility hash produced for this very component (see `Seal`).
+            if let Ok(component) = unsafe { Component::deserialize(&self.engine, precompiled) } {
                 return Ok(component);
             }
         }
+        // No entry, or one that cannot be vouched for: compile, and write a
+        // sealed entry over whatever was there.
         let precompiled = self
             .engine
             .precompile_component(bytes)
             .map_err(|err| LoadError::Compile(format!("{err:#}")))?;
-        write_atomically(&path, &precompiled);
+        write_atomically(&path, &seal.close(&precompiled));
         // SAFETY: these bytes were produced just now by this engine.
         unsafe { Component::deserialize(&self.engine, &precompiled) }
             .map_err(|err| LoadError::Compile(format!("{err:#}")))
     }
 
+    /// Where the cache keeps a component's compiled bytes: named by the
+    /// component's SHA-256 and the engine's compatibility hash.
     fn cache_path(&self, bytes: &[u8]) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -244,14 +289,100 @@ fn check_header(bytes: &[u8], limit: usize) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) {
-    // The cache is an optimisation: failing to write it only costs a recompile.
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+/// What a cache entry starts with: the format, then the seal's digest.
+const ENTRY_MAGIC: &[u8; 16] = b"recharge-cwasm\0\x01";
+/// The largest cache entry read back (a compiled 8 MiB component is far less).
+const MAX_ENTRY_BYTES: u64 = 1 << 30;
+
+/// The seal of a cache entry: SHA-256 over the component's own digest, the
+/// engine's compatibility hash and the compiled bytes, stored in front of them.
+/// An entry whose seal does not match (a flipped bit, a truncated write, an
+/// entry copied from another component's or another engine's name) is never
+/// deserialized: it is compiled afresh and rewritten. The seal guards against
+/// corruption, not against someone who may write the cache directory at will:
+/// the directory must be the host's own.
+struct Seal {
+    source: [u8; 32],
+    compatibility: u64,
+}
+
+impl Seal {
+    fn new(component: &[u8], compatibility: impl Hash) -> Seal {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        compatibility.hash(&mut hasher);
+        Seal {
+            source: Sha256::digest(component).into(),
+            compatibility: hasher.finish(),
+        }
     }
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    if std::fs::write(&temporary, bytes).is_ok() {
-        let _ = std::fs::rename(&temporary, path);
+
+    fn digest(&self, precompiled: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.source);
+        hasher.update(self.compatibility.to_le_bytes());
+        hasher.update(precompiled);
+        hasher.finalize().into()
+    }
+
+    /// The entry for `precompiled`: magic, digest, bytes.
+    fn close(&self, precompiled: &[u8]) -> Vec<u8> {
+        let mut entry = Vec::with_capacity(ENTRY_MAGIC.len() + 32 + precompiled.len());
+        entry.extend_from_slice(ENTRY_MAGIC);
+        entry.extend_from_slice(&self.digest(precompiled));
+        entry.extend_from_slice(precompiled);
+        entry
+    }
+
+    /// The compiled bytes of an entry, if its seal holds.
+    fn open<'a>(&self, entry: &'a [u8]) -> Option<&'a [u8]> {
+        let rest = entry.strip_prefix(ENTRY_MAGIC)?;
+        let (digest, precompiled) = rest.split_at_checked(32)?;
+        (digest == self.digest(precompiled)).then_some(precompiled)
+    }
+}
+
+/// A cache entry's bytes, if it is a regular file of a sane size (never a FIFO
+/// or a device, which could block or never end).
+fn read_entry(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
+        return None;
+    }
+    let mut entry = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_ENTRY_BYTES)
+        .read_to_end(&mut entry)
+        .ok()?;
+    Some(entry)
+}
+
+/// Write a cache entry whole or not at all: a temporary file in the same
+/// directory, renamed over the entry; the temporary file never outlives a
+/// failure. The cache is an optimisation: failing to write it only costs a
+/// recompile next time.
+fn write_atomically(path: &Path, bytes: &[u8]) {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let _ = std::fs::create_dir_all(dir);
+    let mut temporary = std::ffi::OsString::from(".");
+    temporary.push(name);
+    temporary.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temporary = dir.join(temporary);
+    let written = std::fs::File::create_new(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
     }
 }
 
@@ -277,4 +408,49 @@ fn spawn_epoch_ticker(engine: &Engine) {
             }
         })
         .ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The cache never executes bytes it cannot vouch for.
+    #[test]
+    fn cache_a_sealed_entry_opens_only_unchanged_for_its_own_component() {
+        let seal = Seal::new(b"component", 7_u64);
+        let entry = seal.close(b"compiled bytes");
+        assert_eq!(seal.open(&entry), Some(&b"compiled bytes"[..]));
+        for bit in 0..entry.len() * 8 {
+            let mut flipped = entry.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(seal.open(&flipped), None, "bit {bit}");
+        }
+        for cut in 0..entry.len() {
+            assert_eq!(seal.open(&entry[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(Seal::new(b"another", 7_u64).open(&entry), None);
+        assert_eq!(Seal::new(b"component", 8_u64).open(&entry), None);
+    }
+
+    #[test]
+    fn cache_entries_are_written_whole_and_leave_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("recharge-engine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("entry.cwasm");
+        write_atomically(&path, b"first");
+        write_atomically(&path, b"second");
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        // A directory in the entry's place: the rename fails, and the
+        // temporary file is removed.
+        let blocked = dir.join("blocked.cwasm");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        write_atomically(&blocked, b"bytes");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        names.sort();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(names, ["blocked.cwasm", "entry.cwasm"]);
+    }
 }

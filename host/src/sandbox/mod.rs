@@ -13,14 +13,14 @@ use recharge_policy_sdk::model::{AccountView, Answer, Event, QueryKind, Refusal}
 use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, Resource, TypedFunc};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
 
-use self::bindings::recharge::policy::{balance, clock, notify, payment, types};
-use self::bindings::{RechargePolicy, RechargePolicyIndices, exported, wit};
+use self::bindings::v0_1::recharge::policy::{balance, clock, notify, payment, types};
+use self::bindings::v0_1::{RechargePolicy, RechargePolicyIndices, exported, wit};
 use self::convert::Malformed;
 use crate::capabilities::EventContext;
 use crate::policy::{Policy, PolicyFault, Verdict};
 
 pub(crate) use self::engine::short_hash;
-pub use self::engine::{Limits, LoadError, PolicyEngine};
+pub use self::engine::{Interfaces, Limits, LoadError, PolicyEngine};
 
 type AccountHandle = Resource<balance::Account>;
 

@@ -37,9 +37,11 @@ export {
   ZERO,
 } from './money.js';
 export { PolicyError, Refused, describeRefusal } from './errors.js';
-export { Role, isSubject, isParentAgency, actorAllowed } from './roles.js';
-export { chargeKey, isChargeKey } from './keys.js';
+export { Role, Actor, actorOf, isSubject, isParentAgency } from './roles.js';
+export { chargeKey } from './keys.js';
 export {
+  loadState,
+  saveState,
   textToBytes,
   bytesToText,
   encodeFields,

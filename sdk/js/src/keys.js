@@ -2,12 +2,11 @@
 // key only has to be unique among the policy's own charges for the account: take
 // a fresh number from the account's state for every charge series.
 
-/** `account/kind/n1/n2...`: `chargeKey('acme', 'topup', 3n)` is `acme/topup/3`. */
-export function chargeKey(account, kind, ...numbers) {
-  return [account, kind, ...numbers.map((number) => BigInt(number).toString())].join('/');
-}
-
-/** Whether `key` is the key {@link chargeKey} makes of the same parts. */
-export function isChargeKey(key, account, kind, ...numbers) {
-  return key === chargeKey(account, kind, ...numbers);
+/**
+ * The key of the policy's `sequence`-th charge of a `kind`, as the Rust SDK's
+ * `Helpers::charge_key` makes it: `chargeKey('topup', 3n)` is `topup/3`; more
+ * numbers add parts (`chargeKey('alloc', 1n, 2n)` is `alloc/1/2`).
+ */
+export function chargeKey(kind, ...sequence) {
+  return [kind, ...sequence.map((number) => BigInt(number).toString())].join('/');
 }

@@ -10,6 +10,16 @@ export const Role = Object.freeze({
   Parent: 'parent',
 });
 
+/** Who is asking, relative to the subject (the Rust SDK's `Actor`). */
+export const Actor = Object.freeze({
+  /** The subject account itself. */
+  Subject: 'subject',
+  /** The subject's parent agency. */
+  Agency: 'agency',
+  /** Anyone else. */
+  Other: 'other',
+});
+
 /** Whether `actor` is the subject itself. */
 export function isSubject(actor, snapshot) {
   return actor === snapshot.id;
@@ -17,14 +27,16 @@ export function isSubject(actor, snapshot) {
 
 /** Whether `actor` is the subject's parent agency. */
 export function isParentAgency(actor, snapshot) {
-  return snapshot.parent !== undefined && snapshot.parent !== null && snapshot.parent === actor;
+  return snapshot.parent != null && snapshot.parent === actor;
 }
 
 /**
- * Whether `actor` is the subject, or (with `orParent`) its parent agency, read
- * from the subject's snapshot. A refused snapshot throws `Refused`.
+ * Whether `actor` is the subject, its parent agency, or someone else, read from
+ * the subject's snapshot (the Rust SDK's `Helpers::actor`). A refused snapshot
+ * throws `Refused`.
  */
-export function actorAllowed(actor, caps, { orParent = false } = {}) {
+export function actorOf(caps, actor) {
   const subject = caps.snapshot(Role.Subject);
-  return isSubject(actor, subject) || (orParent && isParentAgency(actor, subject));
+  if (isSubject(actor, subject)) return Actor.Subject;
+  return isParentAgency(actor, subject) ? Actor.Agency : Actor.Other;
 }

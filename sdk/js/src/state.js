@@ -1,7 +1,30 @@
 // The policy's per-account state is bytes the host keeps and commits with the
-// event (`account.state` / `set-state`). These helpers turn it into text, fields
-// or JSON and back. Every decoder returns `null` for bytes it cannot read (none
-// saved yet, an older layout, garbage), so a rule can start afresh.
+// event (`account.state` / `set-state`). `loadState` and `saveState` read and
+// write a typed state, as the Rust SDK's `Helpers::load_state` / `save_state`
+// do; the other helpers turn bytes into text, fields or JSON and back, each
+// decoder returning `null` for bytes it cannot read.
+
+import { PolicyError } from './errors.js';
+
+/**
+ * The policy's state for the account, as an instance of `State`: a class whose
+ * `new State()` is the default, whose `static decode(bytes)` returns an instance
+ * or `null`, and whose instances `encode()` to bytes. No state saved yet is the
+ * default; bytes that cannot be read are an error (`policy-error.refused`,
+ * "policy state unreadable"), not a silent reset.
+ */
+export function loadState(caps, who, State) {
+  const bytes = caps.state(who);
+  if (bytes.length === 0) return new State();
+  const state = State.decode(bytes);
+  if (state == null) throw PolicyError.refused('policy state unreadable');
+  return state;
+}
+
+/** Replace the policy's state for the account with `state.encode()`, committed with the event. */
+export function saveState(caps, who, state) {
+  caps.setState(who, state.encode());
+}
 
 const encoder = new TextEncoder();
 

@@ -11,7 +11,7 @@ contract with ``--stub-wasi``, so the component imports nothing beyond
 
 from .caps import Capabilities
 from .errors import PolicyError, Refused, describe_refusal
-from .keys import charge_key, is_charge_key
+from .keys import charge_key
 from .model import (
     AccountKind,
     AccountView,
@@ -46,9 +46,12 @@ from .money import (
     try_parse,
     whole_cents_up,
 )
-from .roles import Role, actor_allowed, is_parent_agency, is_subject
+from .roles import Actor, Role, actor_of, is_parent_agency, is_subject
 from .rules import PolicyRules
 from .state import (
+    PolicyState,
+    load_state,
+    save_state,
     bytes_to_text,
     decode_fields,
     decode_json,
@@ -58,4 +61,56 @@ from .state import (
     text_to_bytes,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "AccountKind",
+    "AccountView",
+    "AllocationSettings",
+    "AllocationView",
+    "Answer",
+    "AutoRechargeSettings",
+    "Capabilities",
+    "ChargeOutcome",
+    "Event",
+    "MinutePurchase",
+    "MinuteQuote",
+    "MinuteType",
+    "Mode",
+    "Notice",
+    "PolicyError",
+    "PolicyRules",
+    "Purpose",
+    "QueryKind",
+    "Rates",
+    "Refusal",
+    "Refused",
+    "Role",
+    "Snapshot",
+    "Status",
+    "Timestamp",
+    "Actor",
+    "PolicyState",
+    "actor_of",
+    "load_state",
+    "save_state",
+    "allocation_price",
+    "bytes_to_text",
+    "charge_key",
+    "decode_fields",
+    "decode_json",
+    "describe_refusal",
+    "display",
+    "encode_fields",
+    "encode_json",
+    "exact",
+    "format",
+    "is_parent_agency",
+    "is_subject",
+    "is_whole_cents",
+    "minutes_bought",
+    "nearest_cent",
+    "parse",
+    "parse_counter",
+    "text_to_bytes",
+    "try_parse",
+    "whole_cents_up",
+]

@@ -5,11 +5,8 @@ fresh number from the account's state for every charge series."""
 from __future__ import annotations
 
 
-def charge_key(account: str, kind: str, *numbers: int) -> str:
-    """``account/kind/n1/n2...``: ``charge_key("acme", "topup", 3)`` is ``acme/topup/3``."""
-    return "/".join([account, kind, *(str(int(number)) for number in numbers)])
-
-
-def is_charge_key(key: str, account: str, kind: str, *numbers: int) -> bool:
-    """Whether ``key`` is the key :func:`charge_key` makes of the same parts."""
-    return key == charge_key(account, kind, *numbers)
+def charge_key(kind: str, *sequence: int) -> str:
+    """The key of the policy's ``sequence``-th charge of a ``kind``, as the Rust
+    SDK's ``Helpers::charge_key`` makes it: ``charge_key("topup", 3)`` is
+    ``topup/3``; more numbers add parts (``charge_key("alloc", 1, 2)`` is ``alloc/1/2``)."""
+    return "/".join([kind, *(str(int(number)) for number in sequence)])

@@ -20,6 +20,14 @@ class Role(Enum):
     PARENT = "parent"
 
 
+class Actor(Enum):
+    """Who is asking, relative to the subject (the Rust SDK's ``Actor``)."""
+
+    SUBJECT = "subject"
+    AGENCY = "agency"
+    OTHER = "other"
+
+
 def is_subject(actor: str, snapshot: Snapshot) -> bool:
     """Whether ``actor`` is the subject itself."""
     return actor == snapshot.id
@@ -30,8 +38,11 @@ def is_parent_agency(actor: str, snapshot: Snapshot) -> bool:
     return snapshot.parent is not None and snapshot.parent == actor
 
 
-def actor_allowed(actor: str, caps: "Capabilities", or_parent: bool = False) -> bool:
-    """Whether ``actor`` is the subject or (``or_parent``) its agency, from the
-    subject's snapshot; a refused snapshot raises :class:`~recharge_policy.Refused`."""
+def actor_of(caps: "Capabilities", actor: str) -> Actor:
+    """Whether ``actor`` is the subject, its agency or someone else, from the
+    subject's snapshot (the Rust SDK's ``Helpers::actor``); a refused snapshot
+    raises :class:`~recharge_policy.Refused`."""
     subject = caps.snapshot(Role.SUBJECT)
-    return is_subject(actor, subject) or (or_parent and is_parent_agency(actor, subject))
+    if is_subject(actor, subject):
+        return Actor.SUBJECT
+    return Actor.AGENCY if is_parent_agency(actor, subject) else Actor.OTHER

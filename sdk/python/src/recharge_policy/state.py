@@ -1,16 +1,55 @@
 """The policy's per-account state is bytes the host keeps and commits with the
-event (``account.state`` / ``set-state``). These helpers turn it into text,
-fields or JSON and back; every decoder returns ``None`` for bytes it cannot read
-(none saved yet, an older layout, garbage), so a rule can start afresh."""
+event (``account.state`` / ``set-state``). :func:`load_state` and
+:func:`save_state` read and write a typed :class:`PolicyState`, as the Rust
+SDK's ``Helpers::load_state`` / ``save_state`` do; the other helpers turn bytes
+into text, fields or JSON and back, each decoder returning ``None`` for bytes it
+cannot read."""
 
 from __future__ import annotations
 
 import json
 import re
 from decimal import Decimal
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Protocol, TypeVar
 
+from .errors import PolicyError
 from .money import format as format_decimal
+
+if TYPE_CHECKING:
+    from .caps import Capabilities
+    from .roles import Role
+
+
+class PolicyState(Protocol):
+    """What a policy remembers about one account: ``State()`` is the default."""
+
+    def encode(self) -> bytes:
+        """The state as bytes."""
+
+    @classmethod
+    def decode(cls, data: bytes) -> Optional["PolicyState"]:
+        """The state from bytes it encoded earlier; ``None`` if they cannot be read."""
+
+
+S = TypeVar("S", bound=PolicyState)
+
+
+def load_state(caps: "Capabilities", who: "Role", state_type: type[S]) -> S:
+    """The policy's state for the account: the default when none was saved. Bytes
+    that cannot be read are an error (``policy-error.refused``, "policy state
+    unreadable"), not a silent reset."""
+    data = caps.state(who)
+    if not data:
+        return state_type()
+    state = state_type.decode(data)
+    if state is None:
+        raise PolicyError.refused("policy state unreadable")
+    return state
+
+
+def save_state(caps: "Capabilities", who: "Role", state: PolicyState) -> None:
+    """Replace the policy's state for the account, committed with the event."""
+    caps.set_state(who, state.encode())
 
 
 def text_to_bytes(text: str) -> bytes:

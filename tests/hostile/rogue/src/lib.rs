@@ -17,6 +17,9 @@
 //!   gives up with the refusal.
 //! - `foreign`: buys minutes for the bystander `calm`; gives up with the refusal.
 //! - `forge`: charges through an account handle it made up.
+//! - `squat`: four 1.00 top-ups on its own card under the keys the default
+//!   policy will use for the bystander `calm`'s next recharge and its retries
+//!   (`calm/ar/2/1` to `calm/ar/2/4`), ignoring refusals.
 //! - `hundred`: a hundred charge requests, ignoring refusals; saves the tally.
 //! - `past`: two wake-ups in the past; on each timer, notes its tag in its state.
 //! - `million`: a million wake-up requests, ignoring refusals; saves the tally.
@@ -224,6 +227,11 @@ fn misbehave(subject: &Account, nonce: &str) -> Result<(), PolicyError> {
         let result = charge(&forged, "visa", cents(10_00), Purpose::TopUp, &key(0));
         core::mem::forget(forged);
         result?;
+    } else if prefix("squat") {
+        for attempt in 1..=4 {
+            let squatted = format!("calm/ar/2/{attempt}");
+            let _ = request_charge(subject, "visa", cents(1_00), &Purpose::TopUp, &squatted);
+        }
     } else if prefix("hundred") {
         let results = (0..100)
             .map(|n| request_charge(subject, "visa", cents(1_00), &Purpose::TopUp, &key(n)));
