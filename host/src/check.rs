@@ -33,6 +33,11 @@ pub struct CheckReport {
     pub max_fuel: u64,
     /// The fuel limit per call.
     pub fuel_limit: u64,
+    /// The profile it runs under: `compiled`, or `interpreted` for components
+    /// over the compiled size limit (JavaScript, Python).
+    pub profile: &'static str,
+    /// How long compiling it (or fetching it from the cache) took.
+    pub compile_time: std::time::Duration,
 }
 
 /// Why a component failed the check.
@@ -65,10 +70,20 @@ pub fn check_component(bytes: &[u8], builder: PlatformBuilder) -> Result<CheckRe
             HostError::Load(load) => CheckError::Load(load),
             other => CheckError::Host(other),
         })?;
+    let started = std::time::Instant::now();
     let component = platform.engine().compile(bytes)?;
+    let compile_time = started.elapsed();
+    let limits = platform.engine().limits();
+    let profile = limits.profile_for(bytes.len());
+    let profile_name = if bytes.len() <= limits.component_bytes {
+        "compiled"
+    } else {
+        "interpreted"
+    };
+    let fuel_limit = profile.fuel;
     let policy = platform
         .engine()
-        .link(&component, crate::sandbox::short_hash(bytes))?;
+        .link(&component, crate::sandbox::short_hash(bytes), profile)?;
     let engine = platform.engine().engine();
     let kind = component.component_type();
     let imports = kind
@@ -166,6 +181,8 @@ pub fn check_component(bytes: &[u8], builder: PlatformBuilder) -> Result<CheckRe
         exports,
         decisions,
         max_fuel,
-        fuel_limit: platform.engine().limits().fuel,
+        fuel_limit,
+        profile: profile_name,
+        compile_time,
     })
 }

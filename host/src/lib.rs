@@ -21,7 +21,7 @@ pub use gateway::{BadBehavior, CardBehavior, Gateway, GatewayCharge, SimulatedGa
 pub use platform::{EventReport, Platform, PlatformBuilder, default_rates, money};
 pub use policy::{NativePolicy, Policy, PolicyFault, Verdict};
 pub use rating::{Rated, RatingError, rate_call};
-pub use sandbox::{Interfaces, Limits, LoadError, PolicyEngine, WasmPolicy};
+pub use sandbox::{Interfaces, Limits, LoadError, PolicyEngine, Profile, WasmPolicy};
 pub use store::{
     Batch, ChargeRecord, ChargeRequest, MemoryStore, Notification, Store, StoreError, StoredTimer,
     Timer, utc_day,

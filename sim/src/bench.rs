@@ -81,6 +81,9 @@ pub struct BenchReport {
     pub native: Option<SpeedReport>,
     /// The policy's median time per event over the native one's.
     pub wasm_over_native: Option<f64>,
+    /// Settings saves through the policy under test, after the usage events:
+    /// each user saves its auto-recharge settings again, twice.
+    pub saves: SpeedReport,
 }
 
 /// One policy's speed.
@@ -142,6 +145,7 @@ pub fn bench(
         first = last;
     }
     progress(total, total);
+    let saves = tested.time_saves()?;
     let tested = tested.report();
     let native = native.map(Run::report);
     let wasm_over_native = native
@@ -154,6 +158,7 @@ pub fn bench(
         policy: tested,
         native,
         wasm_over_native,
+        saves,
     })
 }
 
@@ -166,9 +171,14 @@ fn host_error(error: HostError) -> SimulationError {
 
 /// One policy's platform, its users, and what its timed events measured.
 struct Run {
-    label: String,
     platform: Platform,
     users: Vec<AccountId>,
+    timings: Timings,
+}
+
+/// What timed events measured.
+struct Timings {
+    label: String,
     nanos: Vec<u64>,
     fuel: Vec<u64>,
     decisions: u64,
@@ -189,12 +199,14 @@ impl Run {
             .map_err(host_error)?;
         let users = set_up(&platform, policy, options.users)?;
         Ok(Run {
-            label: label.to_owned(),
             platform,
             users,
-            nanos: Vec::with_capacity(options.events as usize),
-            fuel: Vec::with_capacity(options.events as usize),
-            decisions: 0,
+            timings: Timings {
+                label: label.to_owned(),
+                nanos: Vec::with_capacity(options.events as usize),
+                fuel: Vec::with_capacity(options.events as usize),
+                decisions: 0,
+            },
         })
     }
 
@@ -208,14 +220,53 @@ impl Run {
             .map_err(host_error)?;
         let elapsed = timer.elapsed().as_nanos() as u64;
         if timed {
-            self.nanos.push(elapsed);
-            self.fuel.push(report.fuel);
-            self.decisions += report.decisions;
+            self.timings.nanos.push(elapsed);
+            self.timings.fuel.push(report.fuel);
+            self.timings.decisions += report.decisions;
         }
         Ok(())
     }
 
-    /// The run's figures; events per second over the time its events took.
+    /// Time two settings saves per user (thresholds that never trigger a
+    /// charge, so a save is the decision alone).
+    fn time_saves(&self) -> Result<SpeedReport, SimulationError> {
+        let mut saves = Timings {
+            label: format!("{} saves", self.timings.label),
+            nanos: Vec::new(),
+            fuel: Vec::new(),
+            decisions: 0,
+        };
+        for round in 0..2 {
+            for user in &self.users {
+                let settings = AutoRechargeSettings {
+                    enabled: true,
+                    threshold: Decimal::new(1_00 + round, 2),
+                    amount: Decimal::new(10_00, 2),
+                    card: MAIN_CARD.into(),
+                    mode: Mode::Fixed,
+                    monthly_limit: None,
+                };
+                let timer = Instant::now();
+                let report = self
+                    .platform
+                    .save_auto_recharge(user, user, settings)
+                    .map_err(host_error)?;
+                saves.nanos.push(timer.elapsed().as_nanos() as u64);
+                saves.fuel.push(report.fuel);
+                saves.decisions += report.decisions;
+            }
+        }
+        Ok(saves.report())
+    }
+
+    /// The run's figures.
+    fn report(self) -> SpeedReport {
+        self.timings.report()
+    }
+}
+
+impl Timings {
+    /// The figures; events per second over the time the events took.
     fn report(mut self) -> SpeedReport {
         let busy: u64 = self.nanos.iter().sum();
         let events = self.nanos.len() as f64;

@@ -210,7 +210,7 @@ fn run(
                 })
             };
             // Read no further than a component may be long.
-            let limit = platform.engine().limits().component_bytes as u64;
+            let limit = platform.engine().limits().largest_component() as u64;
             let bytes = read_capped(component, limit).map_err(|err| {
                 malformed(match err {
                     ReadError::Io(err) => {

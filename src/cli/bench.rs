@@ -58,6 +58,7 @@ fn text(report: &BenchReport) -> String {
     for speed in std::iter::once(&report.policy).chain(&report.native) {
         out.push_str(&row(speed));
     }
+    out.push_str(&row(&report.saves));
     if let Some(ratio) = report.wasm_over_native {
         out.push_str(&format!(
             "\nwasm_over_native {ratio:.2} (median time per event, sandboxed over native)\n"

@@ -66,7 +66,7 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// Read a policy component, no further than a component may be long: a FIFO
 /// or `/dev/zero` ends in a one-line error, not in memory filling up.
 pub fn read_component(file: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    let limit = Limits::default().component_bytes as u64;
+    let limit = Limits::default().largest_component() as u64;
     read_capped(file, limit).or_else(|err| match err {
         ReadError::Io(err) => {
             Err(err).with_context(|| format!("{}: cannot read {what}", file.display()))

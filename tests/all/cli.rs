@@ -312,7 +312,7 @@ fn bad_input_check_simulate_and_policy_of_dev_zero_end_with_a_one_line_error() {
     let zero = Path::new("/dev/zero").as_os_str();
     assert_refused(
         &check(Path::new("/dev/zero")),
-        &["/dev/zero", "8 MiB limit"],
+        &["/dev/zero", "32 MiB limit"],
     );
     assert_refused(
         &recharge(&["simulate".as_ref(), zero]),
@@ -320,12 +320,12 @@ fn bad_input_check_simulate_and_policy_of_dev_zero_end_with_a_one_line_error() {
     );
     for command in ["simulate", "bench"] {
         let output = recharge(&[command.as_ref(), "--policy".as_ref(), zero]);
-        assert_refused(&output, &["/dev/zero", "8 MiB limit"]);
+        assert_refused(&output, &["/dev/zero", "32 MiB limit"]);
     }
     let dir = Scratch::new("policy_dev_zero");
     let policy = r#"{"at":"2026-01-01T00:00:00Z","do":"policy","account":"u","file":"/dev/zero"}"#;
     let output = replay_lines(&dir, "policy", &[OPEN, policy]);
-    assert_refused(&output, &[&place(&dir, "policy", 2), "8 MiB limit"]);
+    assert_refused(&output, &[&place(&dir, "policy", 2), "32 MiB limit"]);
 }
 
 // Bad input never grows memory: a FIFO fed forever ends in one line.

@@ -2,7 +2,7 @@
 //! `recharge:policy` interfaces only (no WASI), it exports `policy`, it is small,
 //! and compiled components are cached on disk.
 
-use recharge_host::{DEFAULT_POLICY, Limits, PolicyEngine};
+use recharge_host::{DEFAULT_POLICY, Limits, PolicyEngine, Profile};
 
 use super::*;
 
@@ -63,6 +63,10 @@ fn compiled_components_are_cached_so_a_restart_does_not_recompile() {
 fn a_component_over_the_size_limit_is_refused_before_compiling() {
     let limits = Limits {
         component_bytes: 1024,
+        interpreted: Profile {
+            component_bytes: 1024,
+            ..Profile::interpreted()
+        },
         ..Limits::default()
     };
     let engine = PolicyEngine::new(limits, None).unwrap();

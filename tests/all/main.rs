@@ -13,6 +13,7 @@ mod hostile;
 mod invariants;
 mod outbox;
 mod platform_input;
+mod refusals;
 mod replay_properties;
 mod rules;
 mod scenarios;

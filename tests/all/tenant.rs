@@ -181,3 +181,89 @@ fn weekday_settings() -> AutoRechargeSettings {
         monthly_limit: None,
     }
 }
+
+/// An example policy component built by `sdk/build-policies.sh` (the README's
+/// test command runs it first), or `None` outside CI when it was not built.
+pub fn built_policy(name: &str) -> Option<Vec<u8>> {
+    let path = workspace().join("target").join("policies").join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(err) if std::env::var_os("CI").is_some_and(|ci| ci == "true") => {
+            panic!(
+                "{}: {err}; run `bash sdk/build-policies.sh`",
+                path.display()
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped: {} not built (run `bash sdk/build-policies.sh`)",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// The weekday script of the test above, replayed with `component`.
+fn weekday_document(component: &[u8], tag: &str) -> serde_json::Value {
+    let dir = workspace()
+        .join("target")
+        .join(format!("test-tenant-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("weekday.wasm"), component).unwrap();
+    let script = r#"{"at":"2026-01-02T09:00:00Z","do":"open","account":"acme","kind":"agency"}
+{"at":"2026-01-02T09:00:00Z","do":"add_card","account":"acme","card":"visa"}
+{"at":"2026-01-02T09:00:00Z","do":"policy","account":"acme","file":"weekday.wasm"}
+{"at":"2026-01-02T09:00:00Z","do":"auto_recharge","actor":"acme","account":"acme","enabled":true,"threshold":"10.00","amount":"50.00","card":"visa"}
+{"at":"2026-01-02T10:00:00Z","do":"top_up","account":"acme","card":"visa","amount":"5.00"}
+{"at":"2026-01-02T11:00:00Z","do":"query","actor":"acme","account":"acme","what":"auto_recharge"}
+{"at":"2026-01-03T10:00:00Z","do":"usage","account":"acme","call":"sat-1","seconds":18000,"type":"premium"}
+{"at":"2026-01-03T11:00:00Z","do":"usage","account":"acme","call":"sat-2","seconds":60,"type":"basic"}
+{"at":"2026-01-04T10:00:00Z","do":"auto_recharge","actor":"other","account":"acme","enabled":false,"threshold":"0.00","amount":"1.00","card":"visa"}
+{"at":"2026-01-05T01:00:00Z","do":"advance"}
+{"at":"2026-01-05T01:00:00Z","do":"allocate","actor":"acme","account":"acme","basic":1,"premium":0,"card":"visa"}
+{"at":"2026-01-05T02:00:00Z","do":"query","actor":"acme","account":"acme","what":"service"}
+"#;
+    let path = dir.join("weekday.jsonl");
+    std::fs::write(&path, script).unwrap();
+    let document = replay_file(&path, builder());
+    let _ = std::fs::remove_dir_all(&dir);
+    serde_json::to_value(document.unwrap()).unwrap()
+}
+
+#[test]
+fn the_weekday_policy_decides_the_same_in_rust_javascript_and_python() {
+    // One policy, three languages, one truth: the same script gives the same
+    // document (charges, keys, notices, rejections, answers, balances) through
+    // the real host whichever language the tenant wrote it in.
+    let rust = weekday_document(weekday_refill(), "rust");
+    assert_eq!(rust["charges"].as_array().unwrap().len(), 3, "{rust}");
+    for name in ["weekday_refill_js.wasm", "weekday_refill_py.wasm"] {
+        let Some(component) = built_policy(name) else {
+            continue;
+        };
+        let other = weekday_document(&component, name);
+        assert_eq!(other, rust, "{name} decided otherwise than the Rust policy");
+    }
+}
+
+#[test]
+fn javascript_and_python_policies_pass_the_check_under_the_interpreted_profile() {
+    for name in ["weekday_refill_js.wasm", "weekday_refill_py.wasm"] {
+        let Some(component) = built_policy(name) else {
+            continue;
+        };
+        let report = recharge_host::check::check_component(&component, builder())
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!(report.profile, "interpreted", "{name}");
+        assert!(
+            report
+                .imports
+                .iter()
+                .all(|import| import.starts_with("recharge:policy/")),
+            "{name}: {:?}",
+            report.imports
+        );
+        assert!(report.max_fuel < report.fuel_limit, "{name}: {report:?}");
+    }
+}

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use super::auth::{Action, authorize};
 use super::keys::{self, TimerTag};
 use super::schedule::{nth_run, retry_at};
-use super::session::{Session, out_of_range, refused};
+use super::session::{Session, out_of_range, refusal_reason, refused};
 use super::state::{Allocation, MAX_ATTEMPTS, Purchase, State};
 use super::text::{Message, concat, push_signed, push_unsigned};
 use crate::caps::{Capabilities, Role};
@@ -22,7 +22,9 @@ use crate::money::allocation_price;
 
 /// R7: the parent agency saves the subject's allocation. Non-zero with none
 /// active buys at once and anchors the schedule; while active it changes what
-/// the next run buys; 0 and 0 stops it.
+/// the next run buys; 0 and 0 stops it. A price over the host's per-charge cap
+/// is rejected (R5): the purchase at once would be refused, and so would every
+/// run.
 pub(super) fn save<C: Capabilities>(
     session: &mut Session<'_, C>,
     actor: &str,
@@ -52,19 +54,23 @@ pub(super) fn save<C: Capabilities>(
             settings.card
         )));
     }
-    if allocation_price(
+    let Some(price) = allocation_price(
         settings.basic_minutes,
         settings.premium_minutes,
         &session.rates(),
-    )
-    .is_none()
-    {
+    ) else {
         return Err(PolicyError::InvalidSettings(
             "the allocation's price is out of range".into(),
         ));
-    }
-    if let Some(active) = &mut session.state.allocation {
-        active.settings = settings.clone();
+    };
+    if session.state.allocation.is_some() {
+        let purpose = purchase_of(session.subject_id()?.into_owned(), settings);
+        if price > Decimal::ZERO && session.over_cap(Role::Parent, &settings.card, price, purpose) {
+            return Err(over_cap(price));
+        }
+        if let Some(active) = &mut session.state.allocation {
+            active.settings = settings.clone();
+        }
         return Ok(());
     }
     let series = session.take_seq()?;
@@ -76,7 +82,31 @@ pub(super) fn save<C: Capabilities>(
         last_paid: None,
         purchase: None,
     });
-    run(session, 0)
+    match run(session, 0)? {
+        Some((_, Refusal::BadAmount(_))) => Err(over_cap(price)),
+        Some((purchase, refusal)) => refused_outright(session, purchase, &refusal),
+        None => Ok(()),
+    }
+}
+
+/// The rejection of an allocation priced over the host's per-charge cap.
+fn over_cap(price: Decimal) -> PolicyError {
+    PolicyError::InvalidSettings(
+        Message::new()
+            .text("the allocation's price of ")
+            .money(price)
+            .text(" is over the host's per-charge cap")
+            .finish(),
+    )
+}
+
+/// What a purchase of `settings` for `beneficiary` is for.
+fn purchase_of(beneficiary: String, settings: &AllocationSettings) -> Purpose {
+    Purpose::Allocation(MinutePurchase {
+        beneficiary,
+        basic_minutes: settings.basic_minutes,
+        premium_minutes: settings.premium_minutes,
+    })
 }
 
 /// The monthly price of the subject's allocation at `rates`: zero when none is
@@ -111,16 +141,26 @@ pub(super) fn on_run_timer<C: Capabilities>(
         session.state.allocation.as_ref().is_some_and(|allocation| {
             allocation.series == series && allocation.next_period == period
         });
-    if due { run(session, period) } else { Ok(()) }
+    if !due {
+        return Ok(());
+    }
+    match run(session, period)? {
+        Some((purchase, refusal)) => refused_outright(session, purchase, &refusal),
+        None => Ok(()),
+    }
 }
 
 /// Run `period`: schedule the next run right away, whatever this one's outcome,
 /// then buy this period's minutes unless a purchase for it already succeeded.
-/// A new run supersedes a purchase of an earlier period still retrying.
-fn run<C: Capabilities>(session: &mut Session<'_, C>, period: u32) -> Result<(), PolicyError> {
+/// A new run supersedes a purchase of an earlier period still retrying. The
+/// purchase and the host's refusal, if it refused it, for the caller to say.
+fn run<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    period: u32,
+) -> Result<Option<(Purchase, Refusal)>, PolicyError> {
     let now = session.now();
     let Some(allocation) = &mut session.state.allocation else {
-        return Ok(());
+        return Ok(None);
     };
     let next = period
         .checked_add(1)
@@ -146,18 +186,17 @@ fn run<C: Capabilities>(session: &mut Session<'_, C>, period: u32) -> Result<(),
     allocation.purchase = (!already_paid).then_some(purchase);
     session.wake_at(next_at, tag)?;
     if already_paid {
-        Ok(())
-    } else {
-        request(session, purchase)
+        return Ok(None);
     }
+    Ok(request(session, purchase)?.map(|refusal| (purchase, refusal)))
 }
 
 /// Charge the agency's card for the current attempt of `purchase`, at the rates
-/// in force now. A refused charge counts as a failed attempt.
+/// in force now; the host's refusal, if it refused the charge.
 fn request<C: Capabilities>(
     session: &mut Session<'_, C>,
     purchase: Purchase,
-) -> Result<(), PolicyError> {
+) -> Result<Option<Refusal>, PolicyError> {
     let price = allocation_price(
         purchase.basic_minutes,
         purchase.premium_minutes,
@@ -169,10 +208,10 @@ fn request<C: Capabilities>(
         if let Some(allocation) = &mut session.state.allocation {
             allocation.purchase = None;
         }
-        return Ok(());
+        return Ok(None);
     }
     let Some(allocation) = &session.state.allocation else {
-        return Ok(());
+        return Ok(None);
     };
     let card = allocation.settings.card.clone();
     let subject = session.subject_id()?.into_owned();
@@ -187,10 +226,33 @@ fn request<C: Capabilities>(
         basic_minutes: purchase.basic_minutes,
         premium_minutes: purchase.premium_minutes,
     });
-    match session.charge(Role::Parent, &card, price, purpose, &key) {
-        Ok(()) => Ok(()),
-        Err(_) => attempt_failed(session, purchase),
+    Ok(session
+        .charge(Role::Parent, &card, price, purpose, &key)
+        .err())
+}
+
+/// R5/R7: the host refused a purchase outright. No card was charged, so there
+/// is nothing to retry: the agency hears what happened, nothing is credited and
+/// the next run stays as scheduled.
+fn refused_outright<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    purchase: Purchase,
+    refusal: &Refusal,
+) -> Result<(), PolicyError> {
+    if let Some(allocation) = &mut session.state.allocation {
+        allocation.purchase = None;
     }
+    let message = concat(&[
+        &describe_purchase(
+            &session.subject_id()?,
+            purchase.basic_minutes,
+            purchase.premium_minutes,
+        ),
+        " not made: the host refused it ",
+        &refusal_reason(refusal),
+        "; no card was charged",
+    ]);
+    session.notify_parent(Notice::AllocationFailed, &message)
 }
 
 /// The outcome of an allocation charge: success tells the agency and marks the
@@ -342,5 +404,8 @@ pub(super) fn on_retry_timer<C: Capabilities>(
         ..purchase
     };
     allocation.purchase = Some(purchase);
-    request(session, purchase)
+    match request(session, purchase)? {
+        Some(refusal) => refused_outright(session, purchase, &refusal),
+        None => Ok(()),
+    }
 }

@@ -7,13 +7,14 @@ use rust_decimal::Decimal;
 
 use super::auth::{Action, authorize};
 use super::keys::{self, TimerTag};
-use super::schedule::{month_index, retry_at};
-use super::session::{Session, out_of_range, refused};
+use super::schedule::{month_index, next_utc_day, retry_at};
+use super::session::{Session, out_of_range, refusal_reason, refused};
 use super::state::{self, MAX_ATTEMPTS, MonthlyUsage, Recharge, State};
 use super::text::{Message, push_unsigned};
 use crate::caps::{Capabilities, Role};
 use crate::model::{
     AutoRechargeSettings, ChargeOutcome, Mode, Notice, PaymentOutcome, PolicyError, Purpose,
+    Refusal,
 };
 use crate::money::{
     at_common_scale, compare, from_parts, is_whole_cents, rescaled, to_parts, whole_cents_up,
@@ -36,6 +37,8 @@ pub(super) fn save<C: Capabilities>(
         )));
     }
     let previous = session.state.auto.replace(settings.clone());
+    // A refusal was about the old settings: the new ones may fit.
+    session.state.refused = false;
     if !settings.enabled {
         cancel_pending_retry(session);
     } else if previous.is_some_and(|previous| previous.card != settings.card) {
@@ -116,14 +119,32 @@ pub(super) fn below_watermark(balance: Decimal, watermark: Option<Decimal>) -> b
     watermark.is_some_and(|watermark| compare(balance, watermark).is_lt())
 }
 
-/// R6: the subject updated a card: the suspension ends at once.
+/// R6: the subject updated a card: the suspension ends at once, and so does a
+/// hold after a refusal.
 pub(super) fn on_card_updated<C: Capabilities>(session: &mut Session<'_, C>) {
     session.state.suspended = false;
+    session.state.refused = false;
+}
+
+/// R5: the next UTC day has come: a recharge deferred at the daily count cap
+/// may be made again (the trigger runs after every timer).
+pub(super) fn on_deferral_timer<C: Capabilities>(session: &mut Session<'_, C>) {
+    end_deferral_when_due(session);
+}
+
+/// Lift the deferral once its day has come, whichever event comes first.
+fn end_deferral_when_due<C: Capabilities>(session: &mut Session<'_, C>) {
+    if let Some(until) = session.state.deferred_until
+        && session.now() >= until
+    {
+        session.state.deferred_until = None;
+    }
 }
 
 /// R2–R4: while enabled, not suspended and with nothing in flight, a balance
 /// strictly below the threshold requests one charge, within the monthly limit.
 pub(super) fn trigger<C: Capabilities>(session: &mut Session<'_, C>) -> Result<(), PolicyError> {
+    end_deferral_when_due(session);
     if !may_trigger(&session.state) {
         return Ok(());
     }
@@ -152,10 +173,15 @@ fn trigger_after_gate<C: Capabilities>(
     recharge(session, balance)
 }
 
-/// Enabled, not suspended and with nothing in flight (R2).
+/// Enabled, not suspended, not held after a refusal or deferred, and with
+/// nothing in flight (R2, R5).
 fn may_trigger(state: &State) -> bool {
     let enabled = state.auto.as_ref().is_some_and(|settings| settings.enabled);
-    enabled && !state.suspended && state.recharge.is_none()
+    enabled
+        && !state.suspended
+        && !state.refused
+        && state.deferred_until.is_none()
+        && state.recharge.is_none()
 }
 
 /// R3–R4: a charge for a balance below the threshold, within the monthly limit.
@@ -294,9 +320,11 @@ fn limit_reached<C: Capabilities>(
     session.notify(Notice::RechargeLimitReached, &message)
 }
 
-/// Request the current attempt of `recharge` on the saved card. A charge the host
-/// refuses (too many today, over its cap, a card gone) counts as a failed attempt,
-/// so the recharge still ends in a retry or a final failure rather than stalling.
+/// Request the current attempt of `recharge` on the saved card. A charge the
+/// host refuses is not a card failure (R5): no card was charged. Over the
+/// per-charge cap, a first attempt charges what fits instead; at the daily
+/// count cap the recharge waits for the next UTC day; any other refusal ends
+/// it without pausing anything.
 fn request<C: Capabilities>(
     session: &mut Session<'_, C>,
     recharge: Recharge,
@@ -306,27 +334,168 @@ fn request<C: Capabilities>(
         return Ok(());
     }
     let key = keys::recharge(&session.subject_id()?, recharge.seq, recharge.attempt);
-    // The card is lent out of the settings for the call rather than cloned.
+    match ask(session, recharge.amount, &key) {
+        Ok(()) => Ok(()),
+        Err(Refusal::TooManyCharges) => defer(session, recharge),
+        Err(Refusal::BadAmount(_)) if recharge.attempt == 1 => within_cap(session, recharge, &key),
+        Err(refusal) => refused_outright(session, recharge, &refusal),
+    }
+}
+
+/// Ask for an auto-recharge of `amount` on the saved card under `key`.
+fn ask<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    amount: Decimal,
+    key: &str,
+) -> Result<(), Refusal> {
+    with_card(session, |session, card| {
+        session.charge(Role::Subject, card, amount, Purpose::AutoRecharge, key)
+    })
+}
+
+/// Whether the host would refuse an auto-recharge of `amount` as over its
+/// per-charge cap, asked without charging ([`Session::over_cap`]).
+fn over_cap<C: Capabilities>(session: &mut Session<'_, C>, amount: Decimal) -> bool {
+    with_card(session, |session, card| {
+        session.over_cap(Role::Subject, card, amount, Purpose::AutoRecharge)
+    })
+}
+
+/// Call the host with the saved card, lent out of the settings for the call
+/// rather than cloned.
+fn with_card<C: Capabilities, T>(
+    session: &mut Session<'_, C>,
+    call: impl FnOnce(&mut Session<'_, C>, &str) -> T,
+) -> T {
     let card = session
         .state
         .auto
         .as_mut()
         .map(|settings| mem::take(&mut settings.card))
         .unwrap_or_default();
-    let charged = session.charge(
-        Role::Subject,
-        &card,
-        recharge.amount,
-        Purpose::AutoRecharge,
-        &key,
-    );
+    let result = call(session, &card);
     if let Some(settings) = &mut session.state.auto {
         settings.card = card;
     }
-    match charged {
+    result
+}
+
+/// R5: the host refused the first attempt of `recharge` as over its per-charge
+/// cap. The largest amount it accepts is charged instead, under the same key:
+/// a multiple of the amount in fixed mode (the trigger charges the rest once it
+/// succeeds), whole cents in target mode. When not even one step fits, no card
+/// is charged.
+fn within_cap<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    recharge: Recharge,
+    key: &str,
+) -> Result<(), PolicyError> {
+    let step = match session.state.auto.as_ref() {
+        Some(settings) if settings.mode == Mode::Fixed => settings.amount,
+        _ => Decimal::new(1, 2),
+    };
+    let Some(fitting) = largest_fitting(session, recharge.amount, step) else {
+        return refused_outright(session, recharge, &Refusal::BadAmount(String::new()));
+    };
+    session.state.usage.remove(recharge.month, recharge.amount);
+    session
+        .state
+        .usage
+        .add(recharge.month, fitting)
+        .ok_or_else(|| out_of_range("monthly auto-recharge total"))?;
+    let recharge = Recharge {
+        amount: fitting,
+        ..recharge
+    };
+    session.state.recharge = Some(recharge);
+    match ask(session, fitting, key) {
         Ok(()) => Ok(()),
-        Err(_) => attempt_failed(session, recharge),
+        Err(Refusal::TooManyCharges) => defer(session, recharge),
+        Err(refusal) => refused_outright(session, recharge, &refusal),
     }
+}
+
+/// The largest multiple of `step` below `too_much` (itself a multiple of it)
+/// that the host takes for within its per-charge cap, found by a binary search
+/// of probes that charge nothing; `None` when not even one step fits.
+fn largest_fitting<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    too_much: Decimal,
+    step: Decimal,
+) -> Option<Decimal> {
+    let steps = too_much.checked_div(step)?.trunc();
+    // Beyond 2^64 steps the amount is refused whatever the cap can be.
+    let mut over = u64::try_from(steps).unwrap_or(u64::MAX);
+    let mut fits = 0u64;
+    while over - fits > 1 {
+        let mid = fits + (over - fits) / 2;
+        match Decimal::from(mid).checked_mul(step) {
+            Some(amount) if !over_cap(session, amount) => fits = mid,
+            _ => over = mid,
+        }
+    }
+    (fits > 0).then(|| Decimal::from(fits).checked_mul(step))?
+}
+
+/// R5: the host's daily count of auto-recharges is reached. No card was
+/// charged and nothing failed: the recharge waits for the next UTC day, with
+/// one notice. A first attempt gives way to the trigger then (the balance will
+/// have moved); a retry is made then, as the same attempt.
+fn defer<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    recharge: Recharge,
+) -> Result<(), PolicyError> {
+    let at = next_utc_day(session.now()).ok_or_else(|| out_of_range("current time"))?;
+    let tag = if recharge.attempt > 1 {
+        session.state.recharge = Some(Recharge {
+            attempt: recharge.attempt - 1,
+            awaiting_retry: true,
+            ..recharge
+        });
+        TimerTag::RechargeRetry {
+            seq: recharge.seq,
+            attempt: recharge.attempt,
+        }
+    } else {
+        session.state.recharge = None;
+        session.state.usage.remove(recharge.month, recharge.amount);
+        session.state.deferred_until = Some(at);
+        TimerTag::RechargeDeferral
+    };
+    session.wake_at(at, tag.encode().ok_or_else(|| out_of_range("timer tag"))?)?;
+    let message = Message::new()
+        .text("auto-recharge of ")
+        .money(recharge.amount)
+        .text(" deferred to the next UTC day: the host's daily count of auto-recharges is reached; no card was charged")
+        .finish();
+    session.notify(DEFERRED, &message)
+}
+
+/// The notice of a deferral. SPEC R5 names it `recharge_deferred`, a kind the
+/// contract (0.1.0) does not have yet: until it does, the deferral is told as
+/// the limit it is.
+const DEFERRED: Notice = Notice::RechargeLimitReached;
+
+/// R5: the host refused `recharge` outright. No card was charged, so nothing
+/// failed and nothing pauses: one notice says what happened, and auto-recharge
+/// holds until the settings, the card or the balance change (a save, a card
+/// update, a payment) rather than ask again on every usage.
+fn refused_outright<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    recharge: Recharge,
+    refusal: &Refusal,
+) -> Result<(), PolicyError> {
+    session.state.recharge = None;
+    session.state.usage.remove(recharge.month, recharge.amount);
+    session.state.refused = true;
+    let message = Message::new()
+        .text("auto-recharge of ")
+        .money(recharge.amount)
+        .text(" not made: the host refused it ")
+        .text(&refusal_reason(refusal))
+        .text("; no card was charged")
+        .finish();
+    session.notify(Notice::RechargeFailed, &message)
 }
 
 /// R5/R6: the outcome of an auto-recharge charge.

@@ -112,6 +112,9 @@ pub(super) enum TimerTag {
         /// The period index of the run.
         period: u32,
     },
+    /// The end of an auto-recharge deferral (the next UTC day): one tag for
+    /// every deferral, so a new one replaces a pending one.
+    RechargeDeferral,
     /// Attempt `attempt` of the purchase for `period` of schedule `series`.
     AllocationRetry {
         /// The schedule's sequence number.
@@ -126,6 +129,7 @@ pub(super) enum TimerTag {
 const KIND_RECHARGE_RETRY: u64 = 1;
 const KIND_ALLOCATION_RUN: u64 = 2;
 const KIND_ALLOCATION_RETRY: u64 = 3;
+const KIND_RECHARGE_DEFERRAL: u64 = 4;
 
 /// The largest period a tag can carry (20 bits: over 87,000 years of months).
 pub(super) const MAX_PERIOD: u32 = (1 << 20) - 1;
@@ -141,6 +145,7 @@ impl TimerTag {
                 period,
                 attempt,
             } => (KIND_ALLOCATION_RETRY, series, period, attempt),
+            TimerTag::RechargeDeferral => (KIND_RECHARGE_DEFERRAL, 0, 0, 0),
         };
         (period <= MAX_PERIOD).then(|| {
             kind << 60 | u64::from(seq) << 28 | u64::from(period) << 8 | u64::from(attempt)
@@ -163,6 +168,9 @@ impl TimerTag {
                 period,
                 attempt,
             }),
+            KIND_RECHARGE_DEFERRAL if tag == KIND_RECHARGE_DEFERRAL << 60 => {
+                Some(TimerTag::RechargeDeferral)
+            }
             _ => None,
         }
     }
@@ -188,6 +196,7 @@ mod tests {
                 period: 12,
                 attempt: 2,
             },
+            TimerTag::RechargeDeferral,
         ] {
             assert_eq!(TimerTag::decode(tag.encode().unwrap()), Some(tag));
         }
@@ -200,6 +209,7 @@ mod tests {
             None
         );
         assert_eq!(TimerTag::decode(0), None);
+        assert_eq!(TimerTag::decode(KIND_RECHARGE_DEFERRAL << 60 | 1), None);
         assert_eq!(TimerTag::decode(u64::MAX), None);
     }
 

@@ -91,6 +91,7 @@ fn apply<C: Capabilities>(event: &Event, session: &mut Session<'_, C>) -> Result
             Some(TimerTag::RechargeRetry { seq, attempt }) => {
                 auto_recharge::on_retry_timer(session, seq, attempt)?
             }
+            Some(TimerTag::RechargeDeferral) => auto_recharge::on_deferral_timer(session),
             Some(TimerTag::AllocationRun { series, period }) => {
                 allocation::on_run_timer(session, series, period)?
             }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Months, Utc};
 use crate::model::Timestamp;
 
 const MINUTE: Timestamp = 60 * 1000;
+const DAY: Timestamp = 24 * 60 * MINUTE;
 
 /// How long after a failed attempt the next one runs (R5): attempts fall at
 /// T, T+5m, T+35m and T+2h35m.
@@ -52,6 +53,12 @@ pub(super) fn month_index(at: Timestamp) -> Option<i64> {
 pub(super) fn retry_at(attempted_at: Timestamp, attempt: u8) -> Option<Timestamp> {
     let delay = RETRY_DELAYS.get(usize::from(attempt).checked_sub(1)?)?;
     attempted_at.checked_add(*delay)
+}
+
+/// The next 00:00 UTC after `at`: when a day's count of auto-recharges starts
+/// afresh. `None` past the end of time.
+pub(super) fn next_utc_day(at: Timestamp) -> Option<Timestamp> {
+    at.div_euclid(DAY).checked_add(1)?.checked_mul(DAY)
 }
 
 #[cfg(test)]
@@ -110,6 +117,23 @@ mod tests {
         let december = month_index(at("2026-12-31 23:59")).unwrap();
         let january = month_index(at("2027-01-01 00:00")).unwrap();
         assert_eq!(january, december + 1);
+    }
+
+    #[test]
+    fn the_next_utc_day_starts_at_midnight() {
+        assert_eq!(
+            next_utc_day(at("2027-01-15 12:00")),
+            Some(at("2027-01-16 00:00"))
+        );
+        assert_eq!(
+            next_utc_day(at("2027-01-16 00:00")),
+            Some(at("2027-01-17 00:00"))
+        );
+        assert_eq!(
+            next_utc_day(at("1969-12-31 23:59")),
+            Some(at("1970-01-01 00:00"))
+        );
+        assert_eq!(next_utc_day(Timestamp::MAX), None);
     }
 
     #[test]

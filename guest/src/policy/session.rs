@@ -15,6 +15,15 @@ pub(super) fn refused(refusal: Refusal) -> PolicyError {
     PolicyError::Refused(describe_refusal(&refusal))
 }
 
+/// Why the host refused a charge, for a notice that says no card was charged.
+pub(super) fn refusal_reason(refusal: &Refusal) -> Cow<'static, str> {
+    match refusal {
+        Refusal::BadAmount(_) => Cow::Borrowed("as over its per-charge cap"),
+        Refusal::TooManyCharges => Cow::Borrowed("as over its count of charges"),
+        other => Cow::Owned(concat(&["(", &describe_refusal(other), ")"])),
+    }
+}
+
 /// A value that does not fit its type: the event is rejected rather than wrapped.
 pub(super) fn out_of_range(what: &str) -> PolicyError {
     PolicyError::Refused(alloc::format!("{what} out of range"))
@@ -196,6 +205,18 @@ impl<'c, C: Capabilities> Session<'c, C> {
         self.caps.request_charge(payer, card, amount, purpose, key)
     }
 
+    /// Whether the host would refuse a charge of `amount` as over its per-charge
+    /// cap, asked without making one: the probe carries an empty key, which the
+    /// contract makes `invalid`, and the host judges the amount before the key,
+    /// so `bad-amount` answers the question and nothing is recorded. Refused
+    /// requests do not count towards the host's caps on charges.
+    pub fn over_cap(&mut self, payer: Role, card: &str, amount: Decimal, purpose: Purpose) -> bool {
+        matches!(
+            self.charge(payer, card, amount, purpose, ""),
+            Err(Refusal::BadAmount(_))
+        )
+    }
+
     /// Ask for a timer event on the subject.
     pub fn wake_at(&mut self, at: Timestamp, tag: u64) -> Result<(), PolicyError> {
         self.caps.wake_at(Role::Subject, at, tag).map_err(refused)
@@ -228,14 +249,15 @@ impl<'c, C: Capabilities> Session<'c, C> {
         self.notify(Notice::AccountPaused, &message)
     }
 
-    /// A payment of the subject succeeded (R6): the suspension ends and a paused
-    /// account resumes. `what` writes what the payment was, should a notice
+    /// A payment of the subject succeeded (R6): the suspension ends, so does a
+    /// hold after a refusal (the balance moved), and a paused account resumes. `what` writes what the payment was, should a notice
     /// need it.
     pub fn payment_succeeded(
         &mut self,
         what: impl FnOnce(Message) -> Message,
     ) -> Result<(), PolicyError> {
         self.state.suspended = false;
+        self.state.refused = false;
         if self.status()? != Status::Paused {
             return Ok(());
         }

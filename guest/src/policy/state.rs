@@ -7,28 +7,30 @@
 //! Both versions hold the same fields in the same order:
 //!
 //! ```text
-//! version, flags (see the FLAG_* constants)
+//! version, flags (see the FLAG_* constants), holds (HOLD_*, version 3 only)
 //! [AUTO] threshold, amount, card, [LIMIT] monthly_limit
 //! seq, usage.month, usage.charged, [NOTICE] limit_notice_month
+//! [DEFERRED] deferred_until
 //! [RECHARGE] seq, attempt, amount, attempted_at, month, awaiting_retry
 //! [ALLOCATION] basic, premium, card, series, anchor, next_period,
 //!              last_paid (0 | 1 period), purchase (0 | 1 period attempt basic
 //!              premium attempted_at awaiting_retry)
 //! ```
 //!
-//! Version 2, written now, has fixed-width fields, little-endian: a `u32` in 4
+//! Version 3, written now, has fixed-width fields, little-endian: a `u32` in 4
 //! bytes, an `i64` in 8, a decimal in the 16 bytes of `Decimal::serialize`, a
 //! string as its `u32` byte length then its UTF-8 bytes; attempts and 0 | 1
 //! markers take a byte. A wasm policy reads and writes that with a load or a
 //! store per field, where varints cost a loop per byte.
 //!
-//! Version 1, still read, has LEB128 varints instead (signed ones zig-zag
-//! encoded; a decimal is its scale byte then its zig-zag mantissa, a string its
-//! varint length then its bytes).
+//! Version 2, still read, is version 3 without the holds byte (and so without
+//! holds). Version 1, still read, has LEB128 varints instead of fixed-width
+//! fields (signed ones zig-zag encoded; a decimal is its scale byte then its
+//! zig-zag mantissa, a string its varint length then its bytes), and no holds.
 //!
-//! The threshold sits at a fixed offset right after the flags in both, so the
-//! usage hot path ([`recharge_gate`]) can decide "nothing to do" without decoding
-//! the rest.
+//! The threshold sits at a fixed offset right after the flags (and holds) in
+//! all of them, so the usage hot path ([`recharge_gate`]) can decide "nothing to
+//! do" without decoding the rest.
 
 use alloc::{boxed::Box, string::String, vec::Vec};
 use rust_decimal::Decimal;
@@ -37,7 +39,9 @@ use crate::model::{AllocationSettings, AutoRechargeSettings, Mode, Timestamp};
 use crate::money;
 
 /// The current format version, the state's first byte.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+/// The format before holds: still read, no longer written.
+const VERSION_2: u8 = 2;
 /// The first format, with varints: still read, no longer written.
 const VERSION_1: u8 = 1;
 
@@ -50,6 +54,10 @@ const FLAG_TARGET: u8 = 0x20;
 const FLAG_LIMIT: u8 = 0x40;
 const FLAG_NOTICE: u8 = 0x80;
 
+/// Holds: auto-recharge waits, for a reason that is not the card's.
+const HOLD_REFUSED: u8 = 0x01;
+const HOLD_DEFERRED: u8 = 0x02;
+
 /// The highest attempt number of a charge: the first try and three retries (R5).
 pub(super) const MAX_ATTEMPTS: u8 = 4;
 
@@ -60,6 +68,13 @@ pub(super) struct State {
     pub auto: Option<AutoRechargeSettings>,
     /// Auto-recharge stopped by a final failure until a card update or a payment.
     pub suspended: bool,
+    /// Auto-recharge held after the host refused a recharge outright (no card
+    /// was charged), until the settings, the card or the balance change: a
+    /// save, a card update or a payment lifts it.
+    pub refused: bool,
+    /// Auto-recharge deferred, the host's daily count of auto-recharges being
+    /// reached, until this time (the next UTC day).
+    pub deferred_until: Option<Timestamp>,
     /// The last sequence number handed out for a key (0: none yet).
     pub seq: u32,
     /// What auto-recharge charged in one UTC calendar month (R4).
@@ -162,8 +177,8 @@ pub(super) struct Purchase {
 }
 
 /// The usage hot path: the threshold to compare the balance with, or `None` when
-/// auto-recharge cannot trigger now (never saved, disabled, suspended, or a
-/// recharge already in flight). Reads three fields and allocates nothing.
+/// auto-recharge cannot trigger now (never saved, disabled, suspended, held, or
+/// a recharge already in flight). Reads four fields and allocates nothing.
 pub(super) fn recharge_gate(bytes: &[u8]) -> Option<Decimal> {
     let [version, flags, rest @ ..] = bytes else {
         return None;
@@ -173,7 +188,11 @@ pub(super) fn recharge_gate(bytes: &[u8]) -> Option<Decimal> {
         return None;
     }
     match *version {
-        VERSION => Fixed(rest).decimal(),
+        VERSION => match rest {
+            [0, rest @ ..] => Fixed(rest).decimal(),
+            _ => None,
+        },
+        VERSION_2 => Fixed(rest).decimal(),
         VERSION_1 => Varints(rest).decimal(),
         _ => None,
     }
@@ -192,7 +211,8 @@ impl State {
     /// and a wasm policy pays a unit of fuel for every byte it moves.
     pub fn load(&mut self, bytes: &[u8]) {
         let read = match bytes.split_first() {
-            Some((&VERSION, rest)) => self.read(Fixed(rest)),
+            Some((&VERSION, rest)) => self.read(Fixed(rest), true),
+            Some((&VERSION_2, rest)) => self.read(Fixed(rest), false),
             Some((&VERSION_1, rest)) => self.read_version_1(rest),
             _ => None,
         };
@@ -205,7 +225,7 @@ impl State {
     #[cold]
     #[inline(never)]
     fn read_version_1(&mut self, bytes: &[u8]) -> Option<()> {
-        self.read(Varints(bytes))
+        self.read(Varints(bytes), false)
     }
 
     /// Encode to the current format.
@@ -235,6 +255,13 @@ impl State {
         if self.limit_notice_month.is_some() {
             flags |= FLAG_NOTICE;
         }
+        let mut holds = 0;
+        if self.refused {
+            holds |= HOLD_REFUSED;
+        }
+        if self.deferred_until.is_some() {
+            holds |= HOLD_DEFERRED;
+        }
         let mut bytes = alloc::vec![0; self.encoded_len()];
         let mut out = Writer {
             bytes: &mut bytes,
@@ -242,6 +269,7 @@ impl State {
         };
         out.byte(VERSION);
         out.byte(flags);
+        out.byte(holds);
         if let Some(auto) = &self.auto {
             out.decimal(auto.threshold);
             out.decimal(auto.amount);
@@ -255,6 +283,9 @@ impl State {
         out.decimal(self.usage.charged);
         if let Some(month) = self.limit_notice_month {
             out.i64(month);
+        }
+        if let Some(until) = self.deferred_until {
+            out.i64(until);
         }
         if let Some(recharge) = &self.recharge {
             out.u32(recharge.seq);
@@ -299,7 +330,7 @@ impl State {
     /// in place.
     fn encoded_len(&self) -> usize {
         const DECIMAL: usize = 16;
-        let mut len = 2 + 4 + 8 + DECIMAL;
+        let mut len = 3 + 4 + 8 + DECIMAL;
         if let Some(auto) = &self.auto {
             len += 2 * DECIMAL + 4 + auto.card.len();
             if auto.monthly_limit.is_some() {
@@ -307,6 +338,9 @@ impl State {
             }
         }
         if self.limit_notice_month.is_some() {
+            len += 8;
+        }
+        if self.deferred_until.is_some() {
             len += 8;
         }
         if self.recharge.is_some() {
@@ -327,12 +361,17 @@ impl State {
 
 impl State {
     /// Fill in the fields of a fresh state from the bytes after the version
-    /// byte, in either format; `None` (leaving the state half read) for bytes
-    /// that format did not write.
-    fn read(&mut self, mut input: impl Fields) -> Option<()> {
+    /// byte, in any format (`with_holds` for version 3); `None` (leaving the
+    /// state half read) for bytes that format did not write.
+    fn read(&mut self, mut input: impl Fields, with_holds: bool) -> Option<()> {
         let flags = input.byte()?;
+        let holds = if with_holds { input.byte()? } else { 0 };
+        if holds & !(HOLD_REFUSED | HOLD_DEFERRED) != 0 {
+            return None;
+        }
         let has = |flag: u8| flags & flag != 0;
         self.suspended = has(FLAG_SUSPENDED);
+        self.refused = holds & HOLD_REFUSED != 0;
         if has(FLAG_AUTO) {
             self.auto = Some(AutoRechargeSettings {
                 enabled: has(FLAG_ENABLED),
@@ -358,6 +397,9 @@ impl State {
         };
         if has(FLAG_NOTICE) {
             self.limit_notice_month = Some(input.i64()?);
+        }
+        if holds & HOLD_DEFERRED != 0 {
+            self.deferred_until = Some(input.i64()?);
         }
         if has(FLAG_RECHARGE) {
             self.recharge = Some(Recharge {
@@ -449,7 +491,7 @@ fn decimal_from_words(bytes: [u8; 16]) -> Option<Decimal> {
     ))
 }
 
-/// Version 2 fields.
+/// Version 2 and 3 fields.
 struct Fixed<'a>(&'a [u8]);
 
 impl Fixed<'_> {
@@ -653,6 +695,8 @@ mod tests {
                 monthly_limit: Some(d("100.00")),
             }),
             suspended: true,
+            refused: true,
+            deferred_until: Some(1_800_086_400_000),
             seq: 7,
             usage: MonthlyUsage {
                 month: 24_313,
@@ -717,7 +761,16 @@ mod tests {
         assert_eq!(State::decode(&state.encode()), state);
     }
 
-    /// `full_state()` as version 1 wrote it.
+    /// `full_state()` without the holds versions 1 and 2 cannot carry.
+    fn full_state_without_holds() -> State {
+        State {
+            refused: false,
+            deferred_until: None,
+            ..full_state()
+        }
+    }
+
+    /// `full_state_without_holds()` as version 1 wrote it.
     const FULL_STATE_V1: &[u8] = &[
         1, 255, 2, 184, 23, 0, 20, 6, 118, 105, 115, 97, 45, 49, 2, 160, 156, 1, 7, 242, 251, 2, 2,
         240, 46, 240, 251, 2, 7, 3, 2, 160, 31, 141, 218, 150, 1, 242, 251, 2, 1, 200, 1, 254, 255,
@@ -728,7 +781,7 @@ mod tests {
 
     #[test]
     fn version_1_states_still_read() {
-        assert_eq!(State::decode(FULL_STATE_V1), full_state());
+        assert_eq!(State::decode(FULL_STATE_V1), full_state_without_holds());
         for len in 0..FULL_STATE_V1.len() {
             assert_eq!(
                 State::decode(&FULL_STATE_V1[..len]),
@@ -746,12 +799,22 @@ mod tests {
         assert_eq!(State::decode(&wide), state);
         // Read once, written back in the current version.
         assert_eq!(State::decode(FULL_STATE_V1).encode()[0], VERSION);
-        let mut ready = full_state();
-        ready.suspended = false;
-        ready.recharge = None;
         let mut bytes = FULL_STATE_V1.to_vec();
         bytes[1] &= !(FLAG_SUSPENDED | FLAG_RECHARGE);
         assert_eq!(recharge_gate(&bytes), Some(d("15.00")));
+    }
+
+    #[test]
+    fn version_2_states_still_read() {
+        // Version 2 is version 3 without the holds byte.
+        let state = full_state_without_holds();
+        let mut bytes = state.encode();
+        assert_eq!(bytes.remove(2), 0);
+        bytes[0] = VERSION_2;
+        assert_eq!(State::decode(&bytes), state);
+        bytes[1] &= !(FLAG_SUSPENDED | FLAG_RECHARGE);
+        assert_eq!(recharge_gate(&bytes), Some(d("15.00")));
+        assert_eq!(State::decode(&bytes).encode()[0], VERSION);
     }
 
     #[test]
@@ -791,18 +854,26 @@ mod tests {
 
     #[test]
     fn gate_reads_the_threshold_only_when_a_recharge_may_trigger() {
-        let mut state = full_state();
+        let mut state = full_state_without_holds();
         state.suspended = false;
         state.recharge = None;
         assert_eq!(recharge_gate(&state.encode()), Some(d("15.00")));
         state.suspended = true;
         assert_eq!(recharge_gate(&state.encode()), None);
         state.suspended = false;
+        state.deferred_until = Some(0);
+        assert_eq!(recharge_gate(&state.encode()), None, "deferred");
+        state.deferred_until = None;
+        assert_eq!(recharge_gate(&state.encode()), Some(d("15.00")));
+        state.refused = true;
+        assert_eq!(recharge_gate(&state.encode()), None, "refused");
+        state.refused = false;
         state.auto.as_mut().unwrap().enabled = false;
         assert_eq!(recharge_gate(&state.encode()), None);
         assert_eq!(recharge_gate(&[]), None);
         assert_eq!(recharge_gate(&[1, FLAG_AUTO | FLAG_ENABLED]), None);
         assert_eq!(recharge_gate(&[VERSION, FLAG_AUTO | FLAG_ENABLED]), None);
+        assert_eq!(recharge_gate(&[VERSION, FLAG_AUTO | FLAG_ENABLED, 0]), None);
     }
 
     #[test]
@@ -931,6 +1002,7 @@ mod tests {
             proptest::option::of(any::<i64>()),
             proptest::option::of(recharge),
             proptest::option::of(allocation),
+            (any::<bool>(), proptest::option::of(any::<i64>())),
         )
             .prop_map(
                 |(
@@ -942,9 +1014,12 @@ mod tests {
                     limit_notice_month,
                     recharge,
                     allocation,
+                    (refused, deferred_until),
                 )| State {
                     auto,
                     suspended,
+                    refused,
+                    deferred_until,
                     seq,
                     usage: MonthlyUsage { month, charged },
                     limit_notice_month,

@@ -130,6 +130,8 @@ pub struct FakeHost {
     pub refuse_charges: Option<Refusal>,
     /// The host's per-charge cap (H3).
     pub charge_cap: Decimal,
+    /// The host's cap on auto-recharges per account per UTC day (H3), if any.
+    pub daily_auto_recharges: Option<usize>,
 }
 
 impl FakeHost {
@@ -152,6 +154,7 @@ impl FakeHost {
             in_usage: false,
             refuse_charges: None,
             charge_cap: d("1000"),
+            daily_auto_recharges: None,
         }
     }
 
@@ -446,7 +449,24 @@ impl Capabilities for FakeHost {
         {
             return Err(Refusal::PriceMismatch);
         }
-        if key.is_empty() || !self.used_keys.insert(key.into()) {
+        if key.is_empty() {
+            return Err(Refusal::Invalid("empty key".into()));
+        }
+        let day = self.now.div_euclid(24 * 60 * MINUTE);
+        let today = self
+            .charges
+            .iter()
+            .filter(|charge| {
+                charge.purpose == Purpose::AutoRecharge
+                    && charge.at.div_euclid(24 * 60 * MINUTE) == day
+            })
+            .count();
+        if purpose == Purpose::AutoRecharge
+            && self.daily_auto_recharges.is_some_and(|cap| today >= cap)
+        {
+            return Err(Refusal::TooManyCharges);
+        }
+        if !self.used_keys.insert(key.into()) {
             return Err(Refusal::DuplicateKey);
         }
         self.charges.push(Charge {

@@ -480,16 +480,216 @@ fn r5_decline_is_final_at_once() {
     assert_eq!(host.statuses, [Status::Paused]);
 }
 
+/// A user who needs 1,100.00 in fixed mode (threshold 1,100, amount 100) over a
+/// host capping charges at 1,000.
+fn over_the_cap_user() -> FakeHost {
+    let mut host = FakeHost::user("u1");
+    host.save_auto("u1", fixed("1100.00", "100.00", "card"))
+        .unwrap();
+    host
+}
+
+fn assert_never_paused(host: &FakeHost) {
+    assert_eq!(host.status(), Status::Active);
+    assert!(host.statuses.is_empty());
+    assert!(!host.state().suspended);
+    assert!(
+        !host
+            .notice_kinds(Role::Subject)
+            .contains(&Notice::AccountPaused)
+    );
+    assert!(
+        host.notices
+            .iter()
+            .all(|sent| !sent.message.contains("attempts")),
+        "{:?}",
+        host.notices
+    );
+}
+
 #[test]
-fn r5_a_refused_charge_counts_as_a_failed_attempt() {
-    let mut host = recharging_user();
-    host.refuse_charges = Some(Refusal::TooManyCharges);
-    host.usage("6").unwrap();
+fn r5_a_refusal_over_the_charge_cap_is_not_a_card_failure() {
+    let mut host = over_the_cap_user();
+    // The largest multiple of the amount that fits, then the rest on its success.
+    assert_eq!(amounts(&host), ["1000.00"]);
+    assert_eq!(host.pending()[0].key, "u1/ar/1/1");
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    assert_eq!(amounts(&host), ["1000.00", "100.00"]);
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    assert_eq!(host.balance(), d("1100.00"));
+    assert_eq!(
+        host.notice_kinds(Role::Subject),
+        [Notice::RechargeSucceeded, Notice::RechargeSucceeded]
+    );
+    assert_never_paused(&host);
+    assert!(host.timers.is_empty());
+}
+
+#[test]
+fn r5_over_the_cap_the_monthly_count_is_what_was_charged() {
+    let mut host = FakeHost::user("u1");
+    host.save_auto(
+        "u1",
+        with_limit(fixed("1100.00", "100.00", "card"), "1050.00"),
+    )
+    .unwrap();
+    // 1,100.00 would exceed the limit: nothing is asked (R4 first).
     assert!(host.charges.is_empty());
-    assert_eq!(host.timers.len(), 1);
+    let mut host = FakeHost::user("u1");
+    host.save_auto(
+        "u1",
+        with_limit(fixed("1100.00", "100.00", "card"), "1100.00"),
+    )
+    .unwrap();
+    assert_eq!(amounts(&host), ["1000.00"]);
+    assert_eq!(host.state().usage.charged, d("1000.00"));
+}
+
+#[test]
+fn r5_over_the_cap_target_mode_charges_the_largest_whole_cent_amount() {
+    let mut host = FakeHost::user("u1");
+    host.charge_cap = d("777.77");
+    host.set_balance("-0.50");
+    host.save_auto("u1", target("10.00", "1234.56")).unwrap();
+    assert_eq!(amounts(&host), ["777.77"]);
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    assert_eq!(host.balance(), d("777.27"));
+    // At or above the threshold: the trigger has nothing more to charge.
+    assert_eq!(host.charges.len(), 1);
+    assert_never_paused(&host);
+}
+
+#[test]
+fn r5_when_not_even_one_amount_fits_one_notice_and_no_pause() {
+    let mut host = FakeHost::user("u1");
+    host.save_auto("u1", fixed("10.00", "1200.00", "card"))
+        .unwrap();
+    assert!(host.charges.is_empty());
+    assert_eq!(host.notice_kinds(Role::Subject), [Notice::RechargeFailed]);
+    assert_eq!(
+        host.notices[0].message,
+        "auto-recharge of 1200.00 not made: the host refused it as over its per-charge cap; \
+         no card was charged"
+    );
+    assert_never_paused(&host);
+    assert!(host.state().refused);
+    assert_eq!(host.subject.watermark, None, "usage need not even ask");
+    // No notice storm: nothing is asked again until something changes.
+    for _ in 0..5 {
+        host.usage("3.00").unwrap();
+    }
+    host.handle(Event::Timer(0)).unwrap();
+    assert_eq!(host.notices.len(), 1);
+    assert!(host.charges.is_empty());
+    // New settings that fit: asked at once.
+    host.save_auto("u1", fixed("10.00", "500.00", "card"))
+        .unwrap();
+    assert_eq!(amounts(&host), ["500.00"]);
+}
+
+#[test]
+fn r5_a_hold_after_a_refusal_ends_with_a_card_update_or_a_payment() {
+    let mut host = FakeHost::user("u1");
+    host.save_auto("u1", fixed("10.00", "20.00", "card"))
+        .unwrap();
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    host.refuse_charges = Some(Refusal::UnknownCard);
+    host.usage("15.00").unwrap();
+    assert_eq!(
+        host.notices.last().unwrap().message,
+        "auto-recharge of 20.00 not made: the host refused it \
+         (card is not a saved card of the payer); no card was charged"
+    );
+    assert_never_paused(&host);
     host.refuse_charges = None;
+    host.usage("1.00").unwrap();
+    assert_eq!(host.charges.len(), 1);
+    host.handle(Event::CardUpdated("card".into())).unwrap();
+    assert_eq!(host.charges.len(), 2, "a card update asks again");
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    // A payment lifts it too: the balance situation changed.
+    host.refuse_charges = Some(Refusal::UnknownCard);
+    host.usage("30.00").unwrap();
+    assert!(host.state().refused);
+    host.refuse_charges = None;
+    host.top_up("u1", "card", "1.00").unwrap();
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    assert!(!host.state().refused);
+    assert_eq!(host.pending()[0].purpose, Purpose::AutoRecharge);
+    assert_never_paused(&host);
+}
+
+/// A user (threshold 10, amount 20, balance 15) on a host allowing two
+/// auto-recharges a day, both made and paid on 2027-01-15.
+fn capped_user() -> FakeHost {
+    let mut host = recharging_user();
+    host.daily_auto_recharges = Some(2);
+    for _ in 0..2 {
+        host.usage("20.00").unwrap();
+        host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    }
+    assert_eq!(host.charges.len(), 2);
+    host
+}
+
+#[test]
+fn r5_at_the_daily_count_cap_the_recharge_waits_for_the_next_utc_day() {
+    let mut host = capped_user();
+    host.usage("30.00").unwrap();
+    assert_eq!(host.charges.len(), 2);
+    let deferred: Vec<_> = host
+        .notices
+        .iter()
+        .filter(|sent| sent.message.contains("deferred"))
+        .collect();
+    assert_eq!(deferred.len(), 1);
+    assert_eq!(
+        deferred[0].message,
+        "auto-recharge of 40.00 deferred to the next UTC day: the host's daily count of \
+         auto-recharges is reached; no card was charged"
+    );
+    assert_eq!(host.timers.len(), 1);
+    assert_eq!(host.timers[0].at, at("2027-01-16 00:00"));
+    assert_eq!(host.state().recharge, None);
+    // One notice: later usage that day asks nothing.
+    host.usage("1.00").unwrap();
+    host.advance_to(at("2027-01-15 23:59")).unwrap();
+    assert_eq!(host.notices.len(), 3, "two successes, the deferral");
+    assert_eq!(host.charges.len(), 2);
+    // The next UTC day: the trigger runs again, on the balance then.
+    host.advance_to(at("2027-01-16 00:00")).unwrap();
+    assert_eq!(host.charges.len(), 3);
+    assert_eq!(host.charges[2].at, at("2027-01-16 00:00"));
+    assert_eq!(host.charges[2].amount, d("40.00"));
+    assert_eq!(host.state().deferred_until, None);
+    assert_never_paused(&host);
+}
+
+#[test]
+fn r5_a_retry_refused_at_the_daily_cap_is_deferred_not_counted_as_failed() {
+    let mut host = recharging_user();
+    host.daily_auto_recharges = Some(1);
+    let t = host.now;
+    host.usage("6.00").unwrap();
+    host.settle_last(ChargeOutcome::Failed).unwrap();
+    // The retry at T+5m is refused: it waits for the next day, as attempt 2.
     host.advance(5 * MINUTE).unwrap();
+    assert_eq!(host.charges.len(), 1);
+    assert_eq!(host.timers.len(), 1);
+    assert_eq!(host.timers[0].at, at("2027-01-16 00:00"));
+    host.advance_to(at("2027-01-16 00:00")).unwrap();
     assert_eq!(host.pending()[0].key, "u1/ar/1/2");
+    // Two real failures so far; the schedule goes on from the deferred attempt.
+    host.settle_last(ChargeOutcome::Failed).unwrap();
+    assert_eq!(host.timers[0].at, at("2027-01-16 00:30"));
+    assert_eq!(host.status(), Status::Active);
+    assert!(host.charges[0].at == t);
+    let deferred = host
+        .notices
+        .iter()
+        .filter(|sent| sent.message.contains("deferred"))
+        .count();
+    assert_eq!(deferred, 1);
 }
 
 // R6 ---------------------------------------------------------------------------
@@ -867,6 +1067,67 @@ fn r7_one_purchase_per_period() {
     .unwrap();
     host.handle(Event::Timer(paid)).unwrap();
     assert_eq!(host.charges.len(), 4);
+}
+
+#[test]
+fn r7_an_allocation_priced_over_the_cap_is_rejected_when_saved() {
+    let mut host = sub_account();
+    host.charge_cap = d("10.00");
+    let result = host.save_allocation("a1", 100, 50, "agency-card");
+    assert_eq!(
+        result,
+        Err(PolicyError::InvalidSettings(
+            "the allocation's price of 17.00 is over the host's per-charge cap".into()
+        ))
+    );
+    // The host drops the rejected event's wake-up (H4); this fake keeps calls.
+    assert!(host.charges.is_empty() && host.notices.is_empty());
+    assert_eq!(host.set_state_calls, 0, "a rejected save changes nothing");
+    host.timers.clear();
+    // Saving while active is checked too, though it buys nothing now.
+    host.save_allocation("a1", 100, 0, "agency-card").unwrap();
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    let before = host.subject.state.clone();
+    let result = host.save_allocation("a1", 200, 0, "agency-card");
+    assert!(is_invalid(result, "per-charge cap"));
+    assert_eq!(host.subject.state, before);
+    assert_eq!(host.charges.len(), 1);
+}
+
+#[test]
+fn r7_a_refused_run_is_not_a_card_failure_and_keeps_the_schedule() {
+    let mut host = sub_account();
+    host.charge_cap = d("20.00");
+    host.save_allocation("a1", 100, 50, "agency-card").unwrap();
+    host.settle_last(ChargeOutcome::Succeeded).unwrap();
+    // New rates price February's run at 28.00, over the cap.
+    host.rates = Rates {
+        basic: d("0.20"),
+        premium: d("0.16"),
+    };
+    host.advance_to(at("2027-02-15 12:00")).unwrap();
+    assert_eq!(host.charges.len(), 1);
+    assert_eq!(
+        host.notices.last().unwrap().message,
+        "allocation of 100 basic and 50 premium minutes for s1 not made: the host refused it \
+         as over its per-charge cap; no card was charged"
+    );
+    assert_eq!(
+        host.notice_kinds(Role::Parent),
+        [Notice::AllocationSucceeded, Notice::AllocationFailed]
+    );
+    // No retries, nothing credited, the next run as scheduled.
+    assert_eq!(host.subject.snapshot.basic_seconds, 6000);
+    assert_eq!(host.timers.len(), 1);
+    assert_eq!(host.timers[0].at, at("2027-03-15 12:00"));
+    assert_eq!(host.state().allocation.unwrap().purchase, None);
+    host.rates = Rates {
+        basic: d("0.09"),
+        premium: d("0.16"),
+    };
+    host.advance_to(at("2027-03-15 12:00")).unwrap();
+    assert_eq!(amounts(&host), ["17.00", "17.00"]);
+    assert!(host.statuses.is_empty());
 }
 
 // R8 ---------------------------------------------------------------------------

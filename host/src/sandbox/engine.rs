@@ -37,6 +37,69 @@ pub struct Limits {
     pub concurrent_instances: u32,
     /// Instantiate a fresh sandbox for every call instead of reusing warm ones.
     pub fresh_instance_per_call: bool,
+    /// The limits of components over `component_bytes`: policies that carry an
+    /// interpreter (JavaScript, Python). The fields above are the profile of
+    /// compiled policies (Rust).
+    pub interpreted: Profile,
+}
+
+/// What one kind of policy may use per call, and how large it may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Instructions (fuel) one call may burn, instantiation included.
+    pub fuel: u64,
+    /// Wall-clock time one call may take.
+    pub deadline: Duration,
+    /// Linear memory one instance may grow to, bytes.
+    pub memory_bytes: usize,
+    /// Size of a component binary, bytes.
+    pub component_bytes: usize,
+    /// Core instances, tables and memories one instance may create (an
+    /// interpreter's component links many core modules).
+    pub instances: usize,
+}
+
+impl Profile {
+    /// The profile for JavaScript and Python policies (componentize-js and
+    /// componentize-py components, 12 and 18 MB): chosen from the measurements
+    /// in BENCHMARKS.md ("Policies in three languages").
+    pub fn interpreted() -> Profile {
+        Profile {
+            fuel: 100_000_000,
+            deadline: Duration::from_millis(1_000),
+            memory_bytes: 96 << 20,
+            component_bytes: 32 << 20,
+            instances: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// The profile of compiled policies: this struct's own fields.
+    pub fn compiled(&self) -> Profile {
+        Profile {
+            fuel: self.fuel,
+            deadline: self.deadline,
+            memory_bytes: self.memory_bytes,
+            component_bytes: self.component_bytes,
+            instances: 16,
+        }
+    }
+
+    /// The profile a component of `size` bytes runs under: compiled up to
+    /// `component_bytes`, interpreted beyond (up to its own size limit).
+    pub fn profile_for(&self, size: usize) -> Profile {
+        if size <= self.component_bytes {
+            self.compiled()
+        } else {
+            self.interpreted.clone()
+        }
+    }
+
+    /// The largest component any profile takes.
+    pub fn largest_component(&self) -> usize {
+        self.component_bytes.max(self.interpreted.component_bytes)
+    }
 }
 
 impl Default for Limits {
@@ -50,6 +113,7 @@ impl Default for Limits {
             table_elements: 10_000,
             concurrent_instances: 128,
             fresh_instance_per_call: false,
+            interpreted: Profile::interpreted(),
         }
     }
 }
@@ -108,8 +172,6 @@ pub struct Interfaces {
 pub struct PolicyEngine {
     engine: Engine,
     limits: Arc<Limits>,
-    /// The deadline in epoch ticks, worked out once: every call sets it.
-    deadline_ticks: u64,
     linker: Arc<Linker<SandboxState>>,
     cache_dir: Option<PathBuf>,
 }
@@ -132,7 +194,7 @@ impl PolicyEngine {
             .total_core_instances(limits.concurrent_instances * 4)
             .total_memories(limits.concurrent_instances * 2)
             .total_tables(limits.concurrent_instances * 4)
-            .max_memory_size(limits.memory_bytes)
+            .max_memory_size(limits.memory_bytes.max(limits.interpreted.memory_bytes))
             .table_elements(limits.table_elements)
             // The default policy starts with one 64 KiB page (a 32 KiB shadow
             // stack and its data), and a usage decision touches nothing beyond
@@ -159,11 +221,8 @@ impl PolicyEngine {
             state
         })
         .map_err(|err| LoadError::Engine(format!("{err:#}")))?;
-        let ticks = limits.deadline.as_millis() / EPOCH_TICK.as_millis();
-        let deadline_ticks = u64::try_from(ticks).unwrap_or(u64::MAX).max(1);
         Ok(PolicyEngine {
             engine,
-            deadline_ticks,
             limits: Arc::new(limits),
             linker: Arc::new(linker),
             cache_dir,
@@ -191,14 +250,11 @@ impl PolicyEngine {
         })
     }
 
-    /// Ticks of [`EPOCH_TICK`] a call may run.
-    pub(crate) fn deadline_ticks(&self) -> u64 {
-        self.deadline_ticks
-    }
-
     /// Check, compile (or fetch from the cache) and link a policy component.
+    /// Its profile ([`Limits::profile_for`]) follows from its size.
     pub fn load(&self, bytes: &[u8]) -> Result<WasmPolicy, LoadError> {
-        self.link(&self.compile(bytes)?, short_hash(bytes))
+        let profile = self.limits.profile_for(bytes.len());
+        self.link(&self.compile(bytes)?, short_hash(bytes), profile)
     }
 
     /// Link a compiled component against the contract, as a policy named `name`.
@@ -206,6 +262,7 @@ impl PolicyEngine {
         &self,
         component: &Component,
         name: String,
+        profile: Profile,
     ) -> Result<WasmPolicy, LoadError> {
         // Bound by the version the component declares; 0.1.0 is the only one yet.
         if let Err(why) = ContractVersion::of(&self.engine, component) {
@@ -222,13 +279,13 @@ impl PolicyEngine {
             .linker
             .instantiate_pre(component)
             .map_err(|err| LoadError::Contract(format!("{err:#}")))?;
-        WasmPolicy::new(self.clone(), pre, name)
+        WasmPolicy::new(self.clone(), pre, name, profile)
             .map_err(|err| LoadError::Contract(format!("{err:#}")))
     }
 
     /// Compile a component, through the on-disk cache when there is one.
     pub(crate) fn compile(&self, bytes: &[u8]) -> Result<Component, LoadError> {
-        check_header(bytes, self.limits.component_bytes)?;
+        check_header(bytes, self.limits.largest_component())?;
         let Some(path) = self.cache_path(bytes) else {
             return Component::new(&self.engine, bytes)
                 .map_err(|err| LoadError::Compile(format!("{err:#}")));
@@ -273,6 +330,12 @@ impl PolicyEngine {
 }
 
 /// Reject what is not a component before compiling: too large, a core module, not wasm.
+/// A deadline in ticks of [`EPOCH_TICK`], at least one.
+pub(crate) fn deadline_ticks(deadline: Duration) -> u64 {
+    let ticks = deadline.as_millis() / EPOCH_TICK.as_millis();
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}
+
 fn check_header(bytes: &[u8], limit: usize) -> Result<(), LoadError> {
     if bytes.len() > limit {
         return Err(LoadError::TooLarge {

@@ -20,7 +20,7 @@ use crate::capabilities::EventContext;
 use crate::policy::{Policy, PolicyFault, Verdict};
 
 pub(crate) use self::engine::short_hash;
-pub use self::engine::{Interfaces, Limits, LoadError, PolicyEngine};
+pub use self::engine::{Interfaces, Limits, LoadError, PolicyEngine, Profile};
 
 type AccountHandle = Resource<balance::Account>;
 
@@ -53,7 +53,16 @@ pub struct WasmPolicy {
     pre: InstancePre<SandboxState>,
     exports: Arc<Exports>,
     name: String,
+    /// What each call may use.
+    budget: Arc<Budget>,
     warm: Arc<Mutex<Vec<Warm>>>,
+}
+
+/// A policy's profile as its calls use it: the deadline in epoch ticks, worked
+/// out once.
+struct Budget {
+    profile: Profile,
+    deadline_ticks: u64,
 }
 
 /// Where the policy's exports are, found once per component.
@@ -128,6 +137,7 @@ impl WasmPolicy {
         engine: PolicyEngine,
         pre: InstancePre<SandboxState>,
         name: String,
+        profile: Profile,
     ) -> wasmtime::Result<Self> {
         let all = RechargePolicyIndices::new(&pre)?;
         let component = pre.component();
@@ -140,22 +150,31 @@ impl WasmPolicy {
             pre,
             exports: Arc::new(Exports { all, usage }),
             name,
+            budget: Arc::new(Budget {
+                deadline_ticks: engine::deadline_ticks(profile.deadline),
+                profile,
+            }),
             warm: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
+    /// The limits this policy's calls run under.
+    pub fn profile(&self) -> &Profile {
+        &self.budget.profile
+    }
+
     /// A new store with the memory, table and instance limits, and an instance in it.
     fn instantiate(&self) -> Result<Warm, PolicyFault> {
-        let limits = self.engine.limits();
+        let budget = &self.budget;
         let state = SandboxState {
             ctx: EventContext::default(),
             lent: 0,
             limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .table_elements(limits.table_elements)
-                .instances(16)
-                .tables(16)
-                .memories(4)
+                .memory_size(budget.profile.memory_bytes)
+                .table_elements(self.engine.limits().table_elements)
+                .instances(budget.profile.instances)
+                .tables(budget.profile.instances)
+                .memories(budget.profile.instances / 4)
                 .build(),
         };
         let mut store = Store::new(self.engine.engine(), state);
@@ -163,9 +182,9 @@ impl WasmPolicy {
         store.epoch_deadline_trap();
         // Instantiation runs the component's start code: it gets the same budget.
         store
-            .set_fuel(limits.fuel)
+            .set_fuel(budget.profile.fuel)
             .map_err(|err| PolicyFault::Instantiate(format!("{err:#}")))?;
-        store.set_epoch_deadline(self.engine.deadline_ticks());
+        store.set_epoch_deadline(budget.deadline_ticks);
         let instance = self
             .pre
             .instantiate(&mut store)
@@ -206,7 +225,7 @@ impl WasmPolicy {
         ctx: &mut EventContext,
         call: impl FnOnce(&mut Warm, &Exports) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyFault> {
-        let limits = self.engine.limits();
+        let budget = &self.budget;
         let mut warm = match self.take_warm() {
             Some(warm) => warm,
             None => self.instantiate()?,
@@ -214,13 +233,13 @@ impl WasmPolicy {
         // Lend the context by swapping it with the placeholder the store keeps:
         // no allocation on the way in or out.
         std::mem::swap(ctx, &mut warm.store.data_mut().ctx);
-        let outcome = warm.store.set_fuel(limits.fuel).and_then(|()| {
-            warm.store.set_epoch_deadline(self.engine.deadline_ticks());
+        let outcome = warm.store.set_fuel(budget.profile.fuel).and_then(|()| {
+            warm.store.set_epoch_deadline(budget.deadline_ticks);
             call(&mut warm, &self.exports)
         });
         let fuel_left = warm.store.get_fuel().unwrap_or(0);
         std::mem::swap(ctx, &mut warm.store.data_mut().ctx);
-        ctx.fuel_used = limits.fuel.saturating_sub(fuel_left);
+        ctx.fuel_used = budget.profile.fuel.saturating_sub(fuel_left);
         match outcome {
             Ok(result) => {
                 // An instance still holding account handles is not reused: its
