@@ -1,7 +1,8 @@
-//! `recharge bench [--policy FILE] [--events N] [--json]`.
+//! `recharge bench [--policy FILE] [--events N] [--fresh-instances] [--json]`.
 
 use std::path::PathBuf;
 
+use recharge_host::Limits;
 use recharge_sim::bench::{BenchOptions, BenchReport, MAX_EVENTS, SpeedReport, bench};
 
 use super::output;
@@ -19,6 +20,10 @@ pub struct BenchArgs {
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
+    /// Instantiate a fresh sandbox for every call instead of reusing warm
+    /// instances (the difference is what an instantiation costs).
+    #[arg(long)]
+    fresh_instances: bool,
 }
 
 /// Time the events and print the figures.
@@ -35,7 +40,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ..BenchOptions::default()
     };
     let mut progress = Progress::new("benchmarking");
-    let report = bench(&policy, options, &super::platform, &mut |done, total| {
+    let fresh = args.fresh_instances;
+    let builder = move || {
+        super::platform().limits(Limits {
+            fresh_instance_per_call: fresh,
+            ..Limits::default()
+        })
+    };
+    let report = bench(&policy, options, &builder, &mut |done, total| {
         progress.update(done, total)
     })?;
     progress.finish();
