@@ -68,6 +68,11 @@ pub fn harness() -> Harness {
 }
 
 pub fn harness_at(start: Timestamp) -> Harness {
+    harness_on(start, recharge_host::Guardrails::default())
+}
+
+/// A platform on the shared engine whose host enforces `guardrails`.
+pub fn harness_on(start: Timestamp, guardrails: recharge_host::Guardrails) -> Harness {
     let (engine, default) = shared();
     let gateway = Arc::new(SimulatedGateway::new());
     let store = Arc::new(MemoryStore::new());
@@ -76,6 +81,7 @@ pub fn harness_at(start: Timestamp) -> Harness {
         .default_policy(Arc::clone(default))
         .gateway(gateway.clone())
         .store(store.clone())
+        .guardrails(guardrails)
         .simulated_clock(start)
         .build()
         .expect("platform builds");

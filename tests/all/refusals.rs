@@ -2,8 +2,6 @@
 //! real component, keeps within the host's caps and never pauses an account
 //! whose card was never charged.
 
-use std::sync::Arc;
-
 use recharge_host::model::{MinuteType, PolicyError, Status};
 use recharge_host::{Guardrails, HostError, Store};
 
@@ -11,23 +9,7 @@ use super::*;
 
 /// A harness whose host enforces `guardrails`.
 fn harness_with(guardrails: Guardrails) -> Harness {
-    let (engine, default) = shared();
-    let gateway = Arc::new(SimulatedGateway::new());
-    let store = Arc::new(MemoryStore::new());
-    let platform = Platform::builder()
-        .engine(engine.clone())
-        .default_policy(Arc::clone(default))
-        .gateway(gateway.clone())
-        .store(store.clone())
-        .guardrails(guardrails)
-        .simulated_clock(JAN_1)
-        .build()
-        .expect("platform builds");
-    Harness {
-        platform,
-        gateway,
-        store,
-    }
+    harness_on(JAN_1, guardrails)
 }
 
 fn status(h: &Harness, account: &AccountId) -> Status {

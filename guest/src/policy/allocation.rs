@@ -239,20 +239,16 @@ fn refused_outright<C: Capabilities>(
     purchase: Purchase,
     refusal: &Refusal,
 ) -> Result<(), PolicyError> {
-    if let Some(allocation) = &mut session.state.allocation {
-        allocation.purchase = None;
-    }
-    let message = concat(&[
-        &describe_purchase(
-            &session.subject_id()?,
-            purchase.basic_minutes,
-            purchase.premium_minutes,
-        ),
-        " not made: the host refused it ",
-        &refusal_reason(refusal),
-        "; no card was charged",
-    ]);
-    session.notify_parent(Notice::AllocationFailed, &message)
+    let reason = refusal_reason(refusal);
+    give_up(
+        session,
+        purchase,
+        &[
+            " not made: the host refused it ",
+            &reason,
+            "; no card was charged",
+        ],
+    )
 }
 
 /// The outcome of an allocation charge: success tells the agency and marks the
@@ -356,19 +352,26 @@ fn final_failure<C: Capabilities>(
     purchase: Purchase,
     how: &str,
 ) -> Result<(), PolicyError> {
+    give_up(session, purchase, &[" ", how, ": nothing charged"])
+}
+
+/// Drop the purchase and tell the agency: what it was, then `why`.
+fn give_up<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    purchase: Purchase,
+    why: &[&str],
+) -> Result<(), PolicyError> {
     if let Some(allocation) = &mut session.state.allocation {
         allocation.purchase = None;
     }
-    let message = concat(&[
-        &describe_purchase(
-            &session.subject_id()?,
-            purchase.basic_minutes,
-            purchase.premium_minutes,
-        ),
-        " ",
-        how,
-        ": nothing charged",
-    ]);
+    let what = describe_purchase(
+        &session.subject_id()?,
+        purchase.basic_minutes,
+        purchase.premium_minutes,
+    );
+    let mut parts = alloc::vec![what.as_str()];
+    parts.extend_from_slice(why);
+    let message = concat(&parts);
     session.notify_parent(Notice::AllocationFailed, &message)
 }
 
