@@ -177,6 +177,14 @@ impl EventContext {
         &mut self.accounts[0]
     }
 
+    /// An account of the event by id, for the host to record its own facts
+    /// (a credit) before the policy decides; it is committed with the event.
+    pub(crate) fn host_account_mut(&mut self, id: &AccountId) -> Option<&mut Account> {
+        let index = self.accounts.iter().position(|account| &account.id == id)?;
+        self.changed[index] = true;
+        self.accounts.get_mut(index)
+    }
+
     /// The charges asked for so far.
     pub fn charges(&self) -> &[ChargeRequest] {
         &self.charges

@@ -17,14 +17,19 @@ mod tenants;
 pub use account::{Account, AccountId, PolicyId, kind_name, status_name};
 pub use capabilities::{EventContext, Guardrails};
 pub use error::{HostError, InvalidCommand};
-pub use gateway::{BadBehavior, CardBehavior, Gateway, GatewayCharge, SimulatedGateway};
+pub use gateway::{
+    BadBehavior, CardBehavior, CardCharge, Gateway, GatewayAnswer, GatewayCharge, Settlement,
+    SimulatedGateway, Unknown, Webhook,
+};
 pub use platform::{EventReport, Platform, PlatformBuilder, default_rates, money};
 pub use policy::{NativePolicy, Policy, PolicyFault, Verdict};
 pub use rating::{Rated, RatingError, rate_call};
-pub use sandbox::{Interfaces, Limits, LoadError, PolicyEngine, Profile, WasmPolicy};
+pub use sandbox::{
+    ContractVersion, Interfaces, Limits, LoadError, PolicyEngine, Profile, WasmPolicy,
+};
 pub use store::{
-    Batch, ChargeRecord, ChargeRequest, MemoryStore, Notification, Store, StoreError, StoredTimer,
-    Timer, utc_day,
+    Batch, ChargeRecord, ChargeRequest, InboxItem, MemoryStore, Notification, OutboxEntry,
+    OutboxState, Store, StoreError, StoredInbox, StoredTimer, Timer, utc_day,
 };
 pub use tenants::QUARANTINE_AFTER;
 

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
-use recharge_policy_sdk::model::{ChargeOutcome, Purpose, Timestamp};
+use recharge_policy_sdk::model::{ChargeOutcome, PaymentOutcome, Purpose, Timestamp};
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -46,15 +46,86 @@ impl ChargeRequest {
     }
 }
 
-/// One executed charge attempt.
+/// Where a charge stands in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxState {
+    /// Committed, not submitted yet.
+    Queued,
+    /// Submitted to the gateway, whose final answer is not known yet: lost on
+    /// the way (asked again with the same key at `next_check`), or pending (a
+    /// webhook will tell; asked again at `next_check` all the same).
+    Submitted {
+        /// When it was first submitted: the time of the attempt.
+        first_at: Timestamp,
+        /// How many times it was submitted or asked about.
+        asked: u32,
+        /// Whether the gateway accepted it as pending.
+        pending: bool,
+        /// The gateway's own id of the charge, once it gave one.
+        reference: Option<String>,
+        /// When to ask the gateway again.
+        next_check: Timestamp,
+    },
+}
+
+/// A charge in the outbox and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// The charge.
+    pub request: ChargeRequest,
+    /// Where it stands.
+    pub state: OutboxState,
+}
+
+impl OutboxEntry {
+    /// When the outbox should next act on it: at once when queued, at the next
+    /// check when submitted.
+    pub fn due(&self) -> Timestamp {
+        match &self.state {
+            OutboxState::Queued => self.request.requested_at,
+            OutboxState::Submitted { next_check, .. } => *next_check,
+        }
+    }
+}
+
+/// One charge attempt, settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRecord {
-    /// When it was executed.
+    /// When it was attempted (first submitted to the gateway).
     pub at: Timestamp,
+    /// When its final outcome was known.
+    pub settled_at: Timestamp,
     /// The request it executed.
     pub request: ChargeRequest,
     /// How it ended.
     pub outcome: ChargeOutcome,
+    /// The gateway's own id of the charge, when it gave one.
+    pub reference: Option<String>,
+    /// The gateway's reason for a decline or failure, when it gave one.
+    pub reason: Option<String>,
+}
+
+/// A settled charge's outcome that its policy has not handled yet (it faulted):
+/// kept in the store and offered again at `due` until a policy handles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxItem {
+    /// The account whose policy must hear of it.
+    pub account: AccountId,
+    /// The outcome, as the policy's event.
+    pub outcome: PaymentOutcome,
+    /// When to offer it again.
+    pub due: Timestamp,
+    /// How many times it was offered.
+    pub attempts: u32,
+}
+
+/// An inbox item as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInbox {
+    /// Unique, increasing with insertion.
+    pub id: u64,
+    /// The item.
+    pub item: InboxItem,
 }
 
 /// A notice delivered to an account.
@@ -99,8 +170,14 @@ pub struct Batch {
     pub updated: Vec<Account>,
     /// New charge requests for the outbox.
     pub charges: Vec<ChargeRequest>,
-    /// Charges executed, leaving the outbox.
+    /// Charges settled, leaving the outbox.
     pub settled: Vec<ChargeRecord>,
+    /// New states of charges still in the outbox (submitted, pending), by key.
+    pub submitted: Vec<(String, OutboxState)>,
+    /// Outcomes a policy did not handle, to offer again.
+    pub inbox: Vec<InboxItem>,
+    /// Inbox items handled (or replaced by a new attempt).
+    pub inbox_done: Vec<u64>,
     /// New timers; each replaces a pending timer of the same account and tag.
     pub timers: Vec<Timer>,
     /// Timers that fired.
@@ -109,6 +186,28 @@ pub struct Batch {
     pub notifications: Vec<Notification>,
     /// Calls rated, by account and call id; each may be rated once.
     pub rated_calls: Vec<(AccountId, String)>,
+}
+
+impl Batch {
+    /// Whether the batch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Batch::default()
+    }
+
+    /// Add everything `other` changes to this batch.
+    pub fn extend(&mut self, other: Batch) {
+        self.created.extend(other.created);
+        self.updated.extend(other.updated);
+        self.charges.extend(other.charges);
+        self.settled.extend(other.settled);
+        self.submitted.extend(other.submitted);
+        self.inbox.extend(other.inbox);
+        self.inbox_done.extend(other.inbox_done);
+        self.timers.extend(other.timers);
+        self.fired.extend(other.fired);
+        self.notifications.extend(other.notifications);
+        self.rated_calls.extend(other.rated_calls);
+    }
 }
 
 /// Why the store refused or failed.
@@ -150,22 +249,31 @@ pub trait Store: Send + Sync {
     /// How many auto-recharge charges the payer requested on this UTC day
     /// (days since the epoch).
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError>;
+    /// The charges in the outbox and where they stand, oldest first.
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// One charge in the outbox.
+    fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError>;
+    /// The outbox entry due first, if it is due by `until`.
+    fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError>;
     /// The charges waiting in the outbox, oldest first.
-    fn pending_charges(&self) -> Result<Vec<ChargeRequest>, StoreError>;
-    /// One charge waiting in the outbox (backends with an index should override).
-    fn pending_charge(&self, key: &str) -> Result<Option<ChargeRequest>, StoreError> {
+    fn pending_charges(&self) -> Result<Vec<ChargeRequest>, StoreError> {
         Ok(self
-            .pending_charges()?
+            .outbox()?
             .into_iter()
-            .find(|pending| pending.key == key))
+            .map(|entry| entry.request)
+            .collect())
     }
+    /// Every outcome waiting in the inbox, oldest first.
+    fn inbox(&self) -> Result<Vec<StoredInbox>, StoreError>;
+    /// The inbox item due first, if it is due by `until`.
+    fn next_inbox(&self, until: Timestamp) -> Result<Option<StoredInbox>, StoreError>;
     /// How many wake-ups are pending for the account.
     fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError>;
     /// Whether a wake-up with this tag is pending for the account.
     fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError>;
     /// The earliest timer due at or before `until`.
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError>;
-    /// Every executed charge, in order.
+    /// Every settled charge, in order.
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError>;
     /// Every notice, in order.
     fn notifications(&self) -> Result<Vec<Notification>, StoreError>;
@@ -181,7 +289,9 @@ struct Tables {
     accounts: HashMap<AccountId, Account>,
     used_keys: HashSet<String>,
     rated_calls: HashMap<AccountId, HashSet<String>>,
-    outbox: Vec<ChargeRequest>,
+    outbox: Vec<OutboxEntry>,
+    inbox: BTreeMap<u64, InboxItem>,
+    next_inbox_id: u64,
     charges: Vec<ChargeRecord>,
     notifications: Vec<Notification>,
     timers: BTreeMap<(Timestamp, u64), Timer>,
@@ -223,13 +333,11 @@ impl Tables {
                 return Err(StoreError::DuplicateKey(charge.key.clone()));
             }
         }
-        for record in &batch.settled {
-            if !self
-                .outbox
-                .iter()
-                .any(|pending| pending.key == record.request.key)
-            {
-                return Err(StoreError::NotPending(record.request.key.clone()));
+        let settled = batch.settled.iter().map(|record| &record.request.key);
+        let submitted = batch.submitted.iter().map(|(key, _)| key);
+        for key in settled.chain(submitted) {
+            if !self.outbox.iter().any(|entry| &entry.request.key == key) {
+                return Err(StoreError::NotPending(key.clone()));
             }
         }
         Ok(())
@@ -253,12 +361,31 @@ impl Tables {
                     .entry((charge.payer.clone(), utc_day(charge.requested_at)))
                     .or_default() += 1;
             }
-            self.outbox.push(charge);
+            self.outbox.push(OutboxEntry {
+                request: charge,
+                state: OutboxState::Queued,
+            });
+        }
+        for (key, state) in batch.submitted {
+            if let Some(entry) = self
+                .outbox
+                .iter_mut()
+                .find(|entry| entry.request.key == key)
+            {
+                entry.state = state;
+            }
         }
         for record in batch.settled {
             self.outbox
-                .retain(|pending| pending.key != record.request.key);
+                .retain(|entry| entry.request.key != record.request.key);
             self.charges.push(record);
+        }
+        for id in batch.inbox_done {
+            self.inbox.remove(&id);
+        }
+        for item in batch.inbox {
+            self.inbox.insert(self.next_inbox_id, item);
+            self.next_inbox_id += 1;
         }
         for id in batch.fired {
             self.remove_timer(id);
@@ -349,17 +476,52 @@ impl Store for MemoryStore {
             .unwrap_or(0))
     }
 
-    fn pending_charges(&self) -> Result<Vec<ChargeRequest>, StoreError> {
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         Ok(self.tables()?.outbox.clone())
     }
 
-    fn pending_charge(&self, key: &str) -> Result<Option<ChargeRequest>, StoreError> {
+    fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
         let tables = self.tables()?;
         Ok(tables
             .outbox
             .iter()
-            .find(|pending| pending.key == key)
+            .find(|entry| entry.request.key == key)
             .cloned())
+    }
+
+    fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
+        let tables = self.tables()?;
+        Ok(tables
+            .outbox
+            .iter()
+            .filter(|entry| entry.due() <= until)
+            .min_by_key(|entry| entry.due())
+            .cloned())
+    }
+
+    fn inbox(&self) -> Result<Vec<StoredInbox>, StoreError> {
+        Ok(self
+            .tables()?
+            .inbox
+            .iter()
+            .map(|(id, item)| StoredInbox {
+                id: *id,
+                item: item.clone(),
+            })
+            .collect())
+    }
+
+    fn next_inbox(&self, until: Timestamp) -> Result<Option<StoredInbox>, StoreError> {
+        let tables = self.tables()?;
+        Ok(tables
+            .inbox
+            .iter()
+            .filter(|(_, item)| item.due <= until)
+            .min_by_key(|(id, item)| (item.due, **id))
+            .map(|(id, item)| StoredInbox {
+                id: *id,
+                item: item.clone(),
+            }))
     }
 
     fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {

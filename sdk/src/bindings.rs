@@ -11,7 +11,7 @@ use crate::{PolicyRules, model, money};
 
 wit_bindgen::generate!({
     world: "recharge-policy",
-    path: "../wit/0.1.0",
+    path: "../wit/0.2.0",
     pub_export_macro: true,
     export_macro_name: "__export_recharge_policy",
 });
@@ -385,6 +385,8 @@ impl Capabilities for Host<'_> {
             model::Notice::AllocationSucceeded => wit::NoticeKind::AllocationSucceeded,
             model::Notice::AllocationFailed => wit::NoticeKind::AllocationFailed,
             model::Notice::TopUpFailed => wit::NoticeKind::TopUpFailed,
+            model::Notice::PaymentActionRequired => wit::NoticeKind::PaymentActionRequired,
+            model::Notice::RechargeDeferred => wit::NoticeKind::RechargeDeferred,
         };
         notify::send(self.account(who)?, kind, message).map_err(refusal_from_wit)
     }
@@ -552,6 +554,7 @@ fn event_from_wit(event: exported::Event) -> model::Event {
                     wit::ChargeOutcome::Succeeded => model::ChargeOutcome::Succeeded,
                     wit::ChargeOutcome::Declined => model::ChargeOutcome::Declined,
                     wit::ChargeOutcome::Failed => model::ChargeOutcome::Failed,
+                    wit::ChargeOutcome::RequiresAction => model::ChargeOutcome::RequiresAction,
                 },
                 amount: decimal_from_wit(outcome.amount),
                 purpose: match outcome.purpose {
@@ -566,6 +569,8 @@ fn event_from_wit(event: exported::Event) -> model::Event {
                     }
                 },
                 payer: outcome.payer,
+                reference: outcome.reference,
+                reason: outcome.reason,
             })
         }
         exported::Event::Timer(tag) => model::Event::Timer(tag),

@@ -174,6 +174,9 @@ pub enum ChargeOutcome {
     Declined,
     /// Failed transiently.
     Failed,
+    /// The card needs the customer's authentication (3-D Secure): final for
+    /// this attempt, never retried blindly; nothing was charged.
+    RequiresAction,
 }
 
 /// The notices a policy may send.
@@ -195,6 +198,10 @@ pub enum Notice {
     AllocationFailed,
     /// A manual top-up failed.
     TopUpFailed,
+    /// A charge needs the customer's authentication; nothing was charged.
+    PaymentActionRequired,
+    /// Auto-recharge waits for a host cap (charges per day) to lift.
+    RechargeDeferred,
 }
 
 impl Notice {
@@ -209,6 +216,8 @@ impl Notice {
             Notice::AllocationSucceeded => "allocation_succeeded",
             Notice::AllocationFailed => "allocation_failed",
             Notice::TopUpFailed => "top_up_failed",
+            Notice::PaymentActionRequired => "payment_action_required",
+            Notice::RechargeDeferred => "recharge_deferred",
         }
     }
 }
@@ -263,6 +272,10 @@ pub struct PaymentOutcome {
     pub purpose: Purpose,
     /// The account that paid.
     pub payer: String,
+    /// The gateway's own id of the charge, when it gave one.
+    pub reference: Option<String>,
+    /// The gateway's reason for a decline or failure, when it gave one.
+    pub reason: Option<String>,
 }
 
 /// Something that happened to the subject account.

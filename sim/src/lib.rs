@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chart;
 mod driver;
 pub mod files;
+pub mod network;
 pub mod replay;
 pub mod report;
 pub mod scenario;

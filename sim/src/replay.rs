@@ -8,6 +8,7 @@ use recharge_policy_sdk::model::{PolicyError, Rates};
 use thiserror::Error;
 
 use crate::files::{ReadError, read_capped};
+use crate::network;
 use crate::report::{self, AnswerOut, Document, Rejection};
 use crate::script::{Command, Line, Malformed, read_script};
 use recharge_host::AccountId;
@@ -65,7 +66,7 @@ pub fn replay(
             line: line.number,
             source,
         };
-        platform.advance_to(line.at).map_err(host_error)?;
+        network::advance(&platform, &gateway, line.at).map_err(host_error)?;
         match run(&platform, &gateway, line, &file) {
             Ok(Some(answer)) => answers.push(AnswerOut {
                 line: line.number,
@@ -81,7 +82,7 @@ pub fn replay(
             Err(Step::Host(source)) => return Err(host_error(source)),
         }
     }
-    let mut document = document(&platform).map_err(|source| ReplayError::Host {
+    let mut document = document(&platform, &gateway).map_err(|source| ReplayError::Host {
         file,
         line: 0,
         source,
@@ -240,8 +241,9 @@ fn run(
     Ok(None)
 }
 
-/// The output document of a platform's current state.
-pub fn document(platform: &Platform) -> Result<Document, HostError> {
+/// The output document of a platform's current state, with what the gateway
+/// took from cards.
+pub fn document(platform: &Platform, gateway: &SimulatedGateway) -> Result<Document, HostError> {
     let mut accounts = std::collections::BTreeMap::new();
     for id in platform.account_ids()? {
         let account = platform.account(&id)?;
@@ -251,7 +253,17 @@ pub fn document(platform: &Platform) -> Result<Document, HostError> {
     Ok(Document {
         clock: report::time(platform.now()),
         accounts,
-        charges: platform.charges()?.iter().map(report::charge_out).collect(),
+        charges: platform
+            .charges()?
+            .iter()
+            .map(report::charge_out)
+            .chain(platform.outbox()?.iter().map(report::pending_out))
+            .collect(),
+        card_charges: gateway
+            .card_charges()
+            .iter()
+            .map(report::card_charge_out)
+            .collect(),
         notifications: platform
             .notifications()?
             .iter()

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use recharge_host::{Account, kind_name, status_name};
-use recharge_host::{ChargeRecord, Notification};
+use recharge_host::{CardCharge, ChargeRecord, Notification, OutboxEntry, OutboxState};
 
 /// The whole output of a replay.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -21,8 +21,11 @@ pub struct Document {
     pub clock: String,
     /// Every account by id.
     pub accounts: BTreeMap<String, AccountOut>,
-    /// Every charge attempt, in order.
+    /// Every charge attempt, in order of settlement; attempts still waiting
+    /// for the gateway's answer at the end come last, as `pending`.
     pub charges: Vec<ChargeOut>,
+    /// What the simulated gateway really took from cards, in time order.
+    pub card_charges: Vec<CardChargeOut>,
     /// Every notice, in order.
     pub notifications: Vec<NotificationOut>,
     /// Lines the host or policy rejected.
@@ -73,8 +76,24 @@ pub struct ChargeOut {
     pub beneficiary: String,
     /// The idempotency key.
     pub key: String,
-    /// `succeeded`, `declined` or `failed`.
+    /// `succeeded`, `declined`, `failed` or `requires_action`; `pending` for an
+    /// attempt whose outcome the gateway has not given yet.
     pub outcome: &'static str,
+}
+
+/// Money the gateway really took from a card.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CardChargeOut {
+    /// When the money moved.
+    pub at: String,
+    /// The card.
+    pub card: String,
+    /// The card holder.
+    pub payer: String,
+    /// How much.
+    pub amount: String,
+    /// The idempotency key it was charged under.
+    pub key: String,
 }
 
 /// One notice.
@@ -132,6 +151,7 @@ fn outcome_name(outcome: ChargeOutcome) -> &'static str {
         ChargeOutcome::Succeeded => "succeeded",
         ChargeOutcome::Declined => "declined",
         ChargeOutcome::Failed => "failed",
+        ChargeOutcome::RequiresAction => "requires_action",
     }
 }
 
@@ -181,6 +201,35 @@ pub fn charge_out(record: &ChargeRecord) -> ChargeOut {
         beneficiary: record.request.beneficiary().0,
         key: record.request.key.clone(),
         outcome: outcome_name(record.outcome),
+    }
+}
+
+/// A charge still in the outbox, as a `pending` attempt.
+pub fn pending_out(entry: &OutboxEntry) -> ChargeOut {
+    let at = match &entry.state {
+        OutboxState::Queued => entry.request.requested_at,
+        OutboxState::Submitted { first_at, .. } => *first_at,
+    };
+    ChargeOut {
+        at: time(at),
+        payer: entry.request.payer.0.clone(),
+        card: entry.request.card.clone(),
+        amount: display(entry.request.amount),
+        purpose: purpose_name(&entry.request.purpose),
+        beneficiary: entry.request.beneficiary().0,
+        key: entry.request.key.clone(),
+        outcome: "pending",
+    }
+}
+
+/// Money taken from a card, as JSON.
+pub fn card_charge_out(charge: &CardCharge) -> CardChargeOut {
+    CardChargeOut {
+        at: time(charge.at),
+        card: charge.card.clone(),
+        payer: charge.payer.0.clone(),
+        amount: display(charge.amount),
+        key: charge.key.clone(),
     }
 }
 

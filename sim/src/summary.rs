@@ -186,7 +186,9 @@ pub fn charges(records: &[ChargeRecord]) -> (Charges, u64, u64, Minutes) {
     let mut minutes = Minutes::default();
     for record in records {
         match record.outcome {
-            ChargeOutcome::Declined => declines += 1,
+            // A card that needs its holder's authentication pays nothing,
+            // like a declined one.
+            ChargeOutcome::Declined | ChargeOutcome::RequiresAction => declines += 1,
             ChargeOutcome::Failed => failures += 1,
             ChargeOutcome::Succeeded => {
                 let amount = record.request.amount;

@@ -18,7 +18,13 @@ fn the_default_component_imports_only_the_contract_and_exports_policy() {
             .all(|name| name.starts_with("recharge:policy/")),
         "{imports:?}"
     );
-    assert_eq!(exports, vec!["recharge:policy/policy@0.1.0".to_owned()]);
+    assert_eq!(exports, vec!["recharge:policy/policy@0.2.0".to_owned()]);
+    assert!(
+        imports.iter().all(|name| name.ends_with("@0.2.0")),
+        "{imports:?}"
+    );
+    let policy = engine.load(DEFAULT_POLICY).unwrap();
+    assert_eq!(policy.version(), recharge_host::ContractVersion::V0_2);
 }
 
 #[test]

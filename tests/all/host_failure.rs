@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use recharge_host::model::{AccountKind, MinuteType};
 use recharge_host::{
-    Account, Batch, ChargeRecord, ChargeRequest, HostError, QUARANTINE_AFTER, Store, StoreError,
-    StoredTimer,
+    Account, Batch, ChargeRecord, HostError, OutboxEntry, QUARANTINE_AFTER, Store, StoreError,
+    StoredInbox, StoredTimer,
 };
 
 use super::*;
@@ -58,11 +58,20 @@ impl Store for FlakyStore {
         self.check()?;
         self.inner.auto_recharges_on(payer, day)
     }
-    fn pending_charges(&self) -> Result<Vec<ChargeRequest>, StoreError> {
-        self.inner.pending_charges()
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.outbox()
     }
-    fn pending_charge(&self, key: &str) -> Result<Option<ChargeRequest>, StoreError> {
-        self.inner.pending_charge(key)
+    fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        self.inner.outbox_entry(key)
+    }
+    fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
+        self.inner.next_outbox(until)
+    }
+    fn inbox(&self) -> Result<Vec<StoredInbox>, StoreError> {
+        self.inner.inbox()
+    }
+    fn next_inbox(&self, until: Timestamp) -> Result<Option<StoredInbox>, StoreError> {
+        self.inner.next_inbox(until)
     }
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
         self.inner.next_timer(until)

@@ -6,9 +6,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use recharge_host::model::{ChargeOutcome, Status};
-use recharge_host::{Gateway, GatewayCharge, MemoryStore, Platform, SimulatedGateway, Store};
+use recharge_host::{
+    Gateway, GatewayAnswer, GatewayCharge, MemoryStore, Platform, Settlement, SimulatedGateway,
+    Store, Unknown,
+};
 
 use super::*;
+
+/// A gateway's webhook with a final outcome.
+fn webhook(outcome: ChargeOutcome) -> GatewayAnswer {
+    GatewayAnswer::Settled(Settlement {
+        outcome,
+        reference: None,
+        reason: None,
+    })
+}
 
 #[test]
 fn delivering_one_outcome_twice_credits_once() {
@@ -18,12 +30,12 @@ fn delivering_one_outcome_twice_credits_once() {
     let key = h.platform.charges().unwrap()[0].request.key.clone();
     assert!(
         !h.platform
-            .deliver_outcome(&key, ChargeOutcome::Succeeded)
+            .deliver_outcome(&key, webhook(ChargeOutcome::Succeeded))
             .unwrap()
     );
     assert!(
         !h.platform
-            .deliver_outcome(&key, ChargeOutcome::Declined)
+            .deliver_outcome(&key, webhook(ChargeOutcome::Declined))
             .unwrap()
     );
     assert_eq!(h.balance(&user), d("10.00"));
@@ -38,8 +50,8 @@ struct CrashAfterCharging {
 }
 
 impl Gateway for CrashAfterCharging {
-    fn charge(&self, charge: &GatewayCharge<'_>) -> ChargeOutcome {
-        let outcome = self.inner.charge(charge);
+    fn submit(&self, charge: &GatewayCharge<'_>) -> Result<GatewayAnswer, Unknown> {
+        let outcome = self.inner.submit(charge);
         if !self.crashed.swap(true, Ordering::SeqCst) {
             panic!("host crashed after the gateway charged");
         }
@@ -102,7 +114,7 @@ fn a_restart_with_the_same_outbox_charges_nothing_twice() {
     let key = after.charges().unwrap()[0].request.key.clone();
     assert!(
         !after
-            .deliver_outcome(&key, ChargeOutcome::Succeeded)
+            .deliver_outcome(&key, webhook(ChargeOutcome::Succeeded))
             .unwrap()
     );
     assert_eq!(after.account(&user).unwrap().balance, d("20.00"));

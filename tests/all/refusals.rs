@@ -100,16 +100,12 @@ fn r5_the_26th_auto_recharge_of_a_day_defers_to_the_next_day() {
         call(&h, &user, &format!("c{n}"), 223 * 60);
     }
     assert_eq!(h.charge_amounts().len(), 25, "the host's daily cap");
-    // The contract (0.1.0) has no `recharge_deferred` kind yet: the policy
-    // tells the deferral as the limit it is.
-    let deferred: Vec<_> = h
-        .platform
-        .notifications()
-        .unwrap()
-        .into_iter()
-        .filter(|notice| notice.account == user && notice.message.contains("deferred"))
-        .collect();
+    // One `recharge_deferred` notice (a kind of contract 0.2.0), and no limit
+    // reached: the monthly limit is not what stopped it.
+    let deferred = h.notices(&user, "recharge_deferred");
     assert_eq!(deferred.len(), 1, "{deferred:?}");
+    assert!(deferred[0].message.contains("deferred to the next UTC day"));
+    assert!(h.notices(&user, "recharge_limit_reached").is_empty());
     assert!(deferred[0].message.contains("no card was charged"));
     assert!(h.notices(&user, "recharge_failed").is_empty());
     assert_never_failed(&h, &user);

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use recharge_host::Platform;
+use recharge_host::{ContractVersion, Platform, Policy};
 use recharge_sim::replay::replay_file;
 use recharge_sim::report::Document;
 use serde::Serialize;
@@ -41,10 +41,14 @@ fn expected_path(script: &Path) -> PathBuf {
 /// Replay a script on the shared engine and default policy; replay supplies the
 /// gateway and the simulated clock.
 fn replay(script: &Path) -> Result<Document, String> {
-    let (engine, default) = shared();
+    replay_on(script, Arc::clone(&shared().1))
+}
+
+/// Replay a script with `policy` as the default policy.
+fn replay_on(script: &Path, policy: Arc<dyn Policy>) -> Result<Document, String> {
     let builder = Platform::builder()
-        .engine(engine.clone())
-        .default_policy(Arc::clone(default));
+        .engine(shared().0.clone())
+        .default_policy(policy);
     replay_file(script, builder).map_err(|err| format!("replay failed: {err}"))
 }
 
@@ -57,6 +61,11 @@ fn pretty(value: &impl Serialize) -> String {
 /// it differs.
 fn check(script: &Path, bless: bool) -> Result<(), String> {
     let document = replay(script)?;
+    compare(script, document, bless)
+}
+
+/// Compare a script's document with its expected one (or rewrite it).
+fn compare(script: &Path, document: Document, bless: bool) -> Result<(), String> {
     let expected_file = expected_path(script);
     if bless {
         return std::fs::write(&expected_file, pretty(&document) + "\n")
@@ -113,4 +122,27 @@ fn golden_scenarios_match_their_expected_documents() {
         names.join(", "),
         details.join("\n\n")
     );
+}
+
+/// The default policy as built at contract 0.1.0, before the payment lifecycle
+/// (committed in `tests/fixtures/`): a component built against the first
+/// contract still loads, and behaves as before: every golden scenario gives
+/// the document it gives on the current default policy. (None of them has a
+/// card asking for authentication, which a 0.1.0 policy sees as a decline, or
+/// a deferral, which it tells as `recharge_limit_reached`.)
+#[test]
+fn a_0_1_0_component_built_before_0_2_0_still_loads_and_behaves_as_before() {
+    let bytes = std::fs::read(workspace().join("tests/fixtures/default-policy-0.1.0.wasm"))
+        .expect("the 0.1.0 fixture");
+    let policy = shared().0.load(&bytes).expect("a 0.1.0 component loads");
+    assert_eq!(policy.version(), ContractVersion::V0_1);
+    let policy: Arc<dyn Policy> = Arc::new(policy);
+    let mut differ = Vec::new();
+    for script in scripts() {
+        let document = replay_on(&script, Arc::clone(&policy)).unwrap();
+        if let Err(detail) = compare(&script, document, false) {
+            differ.push(detail);
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n\n"));
 }

@@ -133,7 +133,7 @@ fn outcome(
                 caps.notify(Role::Subject, Notice::AccountResumed, "payment received")?;
             }
         }
-        ChargeOutcome::Declined | ChargeOutcome::Failed => {
+        ChargeOutcome::Declined | ChargeOutcome::Failed | ChargeOutcome::RequiresAction => {
             let (kind, what) = match purpose {
                 Purpose::TopUp => (Notice::TopUpFailed, "top-up"),
                 _ => (Notice::RechargeFailed, "refill"),

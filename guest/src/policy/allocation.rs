@@ -288,6 +288,16 @@ pub(super) fn on_outcome<C: Capabilities>(
             final_failure(session, purchase, "was declined")
         }
         (Some(purchase), ChargeOutcome::Failed) => attempt_failed(session, purchase),
+        // R5: the agency must authenticate the card; one attempt, no retry.
+        (Some(purchase), ChargeOutcome::RequiresAction) => give_up_as(
+            session,
+            purchase,
+            Notice::PaymentActionRequired,
+            &[
+                " needs the card holder's authentication (3-D Secure)",
+                ": nothing charged",
+            ],
+        ),
     }
 }
 
@@ -361,6 +371,16 @@ fn give_up<C: Capabilities>(
     purchase: Purchase,
     why: &[&str],
 ) -> Result<(), PolicyError> {
+    give_up_as(session, purchase, Notice::AllocationFailed, why)
+}
+
+/// Drop the purchase and tell the agency so with `notice`.
+fn give_up_as<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    purchase: Purchase,
+    notice: Notice,
+    why: &[&str],
+) -> Result<(), PolicyError> {
     if let Some(allocation) = &mut session.state.allocation {
         allocation.purchase = None;
     }
@@ -372,7 +392,7 @@ fn give_up<C: Capabilities>(
     let mut parts = alloc::vec![what.as_str()];
     parts.extend_from_slice(why);
     let message = concat(&parts);
-    session.notify_parent(Notice::AllocationFailed, &message)
+    session.notify_parent(notice, &message)
 }
 
 /// The timer of attempt `attempt` of the purchase for `period`; stale timers do

@@ -471,10 +471,8 @@ fn defer<C: Capabilities>(
     session.notify(DEFERRED, &message)
 }
 
-/// The notice of a deferral. SPEC R5 names it `recharge_deferred`, a kind the
-/// contract (0.1.0) does not have yet: until it does, the deferral is told as
-/// the limit it is.
-const DEFERRED: Notice = Notice::RechargeLimitReached;
+/// The notice of a deferral (SPEC R5), a kind of contract 0.2.0.
+const DEFERRED: Notice = Notice::RechargeDeferred;
 
 /// R5: the host refused `recharge` outright. No card was charged, so nothing
 /// failed and nothing pauses: one notice says what happened, and auto-recharge
@@ -522,6 +520,14 @@ pub(super) fn on_outcome<C: Capabilities>(
             final_failure(session, recharge, "was declined")
         }
         (Some(recharge), ChargeOutcome::Failed) => attempt_failed(session, recharge),
+        // R5: the customer must authenticate the card. One attempt, never
+        // retried blindly, treated as after a decline.
+        (Some(recharge), ChargeOutcome::RequiresAction) => give_up(
+            session,
+            recharge,
+            Notice::PaymentActionRequired,
+            "needs the card holder's authentication (3-D Secure); nothing was charged",
+        ),
     }
 }
 
@@ -578,6 +584,17 @@ fn final_failure<C: Capabilities>(
     recharge: Recharge,
     how: &str,
 ) -> Result<(), PolicyError> {
+    give_up(session, recharge, Notice::RechargeFailed, how)
+}
+
+/// Drop `recharge` for good and tell the account so with `notice`; while
+/// enabled, suspend auto-recharge and pause the account (R5).
+fn give_up<C: Capabilities>(
+    session: &mut Session<'_, C>,
+    recharge: Recharge,
+    notice: Notice,
+    how: &str,
+) -> Result<(), PolicyError> {
     session.state.recharge = None;
     session.state.usage.remove(recharge.month, recharge.amount);
     let what = Message::new()
@@ -586,7 +603,7 @@ fn final_failure<C: Capabilities>(
         .text(" ")
         .text(how)
         .finish();
-    session.notify(Notice::RechargeFailed, &what)?;
+    session.notify(notice, &what)?;
     if !session
         .state
         .auto

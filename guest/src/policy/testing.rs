@@ -302,6 +302,8 @@ impl FakeHost {
             amount: charge.amount,
             purpose: charge.purpose,
             payer,
+            reference: None,
+            reason: None,
         }))
     }
 

@@ -790,6 +790,8 @@ fn r6_late_success_for_an_unknown_key_still_resumes() {
         amount: late.amount,
         purpose: Purpose::AutoRecharge,
         payer: "u1".into(),
+        reference: None,
+        reason: None,
     }))
     .unwrap();
     assert_eq!(host.status(), Status::Active);
@@ -810,6 +812,8 @@ fn r6_late_failure_for_an_unknown_key_is_ignored() {
         amount: d("20"),
         purpose: Purpose::AutoRecharge,
         payer: "u1".into(),
+        reference: None,
+        reason: None,
     }))
     .unwrap();
     assert_eq!(host.subject.state, before.subject.state);
@@ -1418,4 +1422,56 @@ fn r2_usage_matters_only_below_the_watermark() {
     assert!(!matters("25.00", Some("10.00")));
     // No watermark: nothing can trigger.
     assert!(!matters("-5.00", None));
+}
+
+// R5: requires_action ------------------------------------------------------------
+
+#[test]
+fn r5_requires_action_is_one_attempt_one_notice_and_no_retry() {
+    let mut host = recharging_user();
+    host.usage("6.00").unwrap();
+    host.settle_last(ChargeOutcome::RequiresAction).unwrap();
+    // Treated as after a decline: suspended and paused, never retried blindly.
+    host.advance(24 * 60 * MINUTE).unwrap();
+    host.usage("1.00").unwrap();
+    assert_eq!(amounts(&host), ["20.00"]);
+    assert_eq!(host.status(), Status::Paused);
+    assert_eq!(
+        host.notice_kinds(Role::Subject),
+        [Notice::PaymentActionRequired, Notice::AccountPaused]
+    );
+    // The customer authenticates the card: the suspension clears and the
+    // trigger runs again (R6).
+    host.handle(Event::CardUpdated("card".into())).unwrap();
+    assert_eq!(amounts(&host), ["20.00", "20.00"]);
+}
+
+#[test]
+fn r7_requires_action_tells_the_agency_once_and_keeps_the_schedule() {
+    let mut host = sub_account();
+    host.save_allocation("a1", 100, 50, "agency-card").unwrap();
+    host.settle_last(ChargeOutcome::RequiresAction).unwrap();
+    host.advance(6 * 60 * MINUTE).unwrap();
+    assert_eq!(host.charges.len(), 1);
+    assert_eq!(
+        host.notice_kinds(Role::Parent),
+        [Notice::PaymentActionRequired]
+    );
+    assert!(
+        host.timers
+            .iter()
+            .any(|timer| timer.at >= at("2027-02-01 00:00"))
+    );
+}
+
+#[test]
+fn r8_a_top_up_needing_authentication_says_so() {
+    let mut host = FakeHost::user("u1");
+    host.top_up("u1", "card", "25.00").unwrap();
+    host.settle_last(ChargeOutcome::RequiresAction).unwrap();
+    assert_eq!(
+        host.notice_kinds(Role::Subject),
+        [Notice::PaymentActionRequired]
+    );
+    assert_eq!(host.balance(), d("0"));
 }

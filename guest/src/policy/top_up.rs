@@ -43,11 +43,15 @@ pub(super) fn on_outcome<C: Capabilities>(
     outcome: &PaymentOutcome,
 ) -> Result<(), PolicyError> {
     let what = |message: Message| message.text("top-up of ").money(outcome.amount);
-    let how = match outcome.outcome {
+    let (notice, how) = match outcome.outcome {
         ChargeOutcome::Succeeded => return session.payment_succeeded(what),
-        ChargeOutcome::Declined => " was declined",
-        ChargeOutcome::Failed => " failed",
+        ChargeOutcome::Declined => (Notice::TopUpFailed, " was declined"),
+        ChargeOutcome::Failed => (Notice::TopUpFailed, " failed"),
+        ChargeOutcome::RequiresAction => (
+            Notice::PaymentActionRequired,
+            " needs the card holder's authentication (3-D Secure); nothing was charged",
+        ),
     };
-    let notice = what(Message::new()).text(how).finish();
-    session.notify(Notice::TopUpFailed, &notice)
+    let message = what(Message::new()).text(how).finish();
+    session.notify(notice, &message)
 }

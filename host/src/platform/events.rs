@@ -1,22 +1,51 @@
 //! The event runner: hand the policy its accounts, let it decide, check and
 //! commit what it decided in one batch (H4), and answer for its faults (H5, H6).
+//!
+//! What the host itself records with an event (a rated call, a fired timer, a
+//! settled charge and its credit, a handled inbox item) commits in the same
+//! batch as the policy's decision, and commits even when the policy rejects the
+//! event or faults: a step is never half done, and nothing the host knows is
+//! lost to a policy's failure.
 
 use std::sync::Arc;
 
 use recharge_policy_sdk::Role;
-use recharge_policy_sdk::model::{Answer, Event, MinuteType, PolicyError, QueryKind, Usage};
+use recharge_policy_sdk::model::{Answer, Event, PolicyError, QueryKind};
 
 use super::{EventReport, Platform};
 use crate::account::AccountId;
 use crate::capabilities::{EventContext, EventSetup};
 use crate::error::HostError;
 use crate::policy::PolicyFault;
-use crate::rating::rate_call;
 use crate::store::{Batch, Notification, StoreError};
 use crate::tenants::Selected;
 
 /// How often an event is re-run when its accounts changed under it.
 const CONFLICT_RETRIES: usize = 3;
+
+/// What the host records with an event, whatever the policy decides.
+#[derive(Default)]
+pub(super) struct Facts {
+    /// Records committed with the event (a fired timer, a settled charge, a
+    /// rated call id, a handled inbox item).
+    pub records: Batch,
+    /// Records committed only if the policy faults (the outcome it failed to
+    /// handle, kept in the inbox to offer again).
+    pub on_fault: Batch,
+}
+
+/// How an event ended once committed.
+pub(super) enum Committed {
+    /// The policy decided and its decision committed.
+    Decided(EventReport),
+    /// The host's records committed; the policy rejected the event.
+    Rejected(PolicyError),
+    /// The host's records committed; the policy faulted.
+    Faulted(PolicyFault),
+    /// A record could not commit: the step was done already (a charge settled
+    /// by someone else).
+    AlreadyDone,
+}
 
 impl Platform {
     /// The accounts handed to an event about `id`, and the policy deciding.
@@ -42,53 +71,80 @@ impl Platform {
     /// Let the policy handle one event and commit what it did, atomically (H4).
     /// The caller holds the family lock.
     pub(super) fn decide(&self, id: &AccountId, event: &Event) -> Result<EventReport, HostError> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (selected, mut ctx) = self.context(id)?;
-            let verdict = selected.policy.handle(event, &mut ctx);
-            self.settle_verdict(&selected, &ctx, verdict)?;
-            if let Some(committed) = self.commit(ctx, Vec::new())? {
-                return Ok(committed);
-            }
-        }
-        Err(HostError::Store(StoreError::Conflict(id.clone())))
+        self.decide_with(id, |_| Ok(event.clone()), Facts::default())?
+            .into_result()
     }
 
-    /// Rate a call and let the policy react, in one commit; the call is recorded
-    /// even if the policy rejects it or faults. The caller holds the family lock.
-    pub(super) fn rate_and_decide(
+    /// Let the policy handle the event `prepare` makes, with the host's
+    /// `facts`, and commit both in one batch. `prepare` first records the
+    /// host's own changes to the event's accounts (a rated call, a credit);
+    /// those and the facts commit even when the policy rejects the event or
+    /// faults. The caller holds the family lock.
+    pub(super) fn decide_with(
         &self,
         id: &AccountId,
-        call: &str,
-        seconds: i64,
-        minute_type: MinuteType,
-    ) -> Result<EventReport, HostError> {
-        if self.store.call_rated(id, call)? {
-            return Ok(EventReport::default());
-        }
-        let rates = self.rates();
-        let rated_call = || vec![(id.clone(), call.to_owned())];
+        prepare: impl Fn(&mut EventContext) -> Result<Event, HostError>,
+        facts: Facts,
+    ) -> Result<Committed, HostError> {
+        // What the host changed, kept whatever the policy makes of it: made
+        // again on fresh accounts, only when the policy did not decide.
+        let host_only = || -> Result<Batch, HostError> {
+            let (_, mut fresh) = self.context(id)?;
+            prepare(&mut fresh)?;
+            let mut batch = fresh.into_batch();
+            batch.extend(facts.records.clone());
+            Ok(batch)
+        };
         for _ in 0..CONFLICT_RETRIES {
             let (selected, mut ctx) = self.context(id)?;
-            let rated = rate_call(ctx.subject_mut(), seconds, minute_type, &rates)?;
-            let usage = Usage {
-                seconds,
-                minute_type,
-                wallet_cost: rated.wallet_cost,
+            let event = prepare(&mut ctx)?;
+            let verdict = selected.policy.handle(&event, &mut ctx);
+            if let Some(failure) = ctx.host_failure() {
+                return Err(HostError::Store(failure.clone()));
+            }
+            let (batch, committed) = match verdict {
+                Ok(Ok(())) => {
+                    let report = EventReport {
+                        decisions: 1,
+                        fuel: ctx.fuel_used,
+                        charges: ctx.charges().to_vec(),
+                        notices: ctx.notifications().to_vec(),
+                    };
+                    let mut batch = ctx.into_batch();
+                    batch.extend(facts.records.clone());
+                    (batch, Committed::Decided(report))
+                }
+                Ok(Err(rejected)) => (host_only()?, Committed::Rejected(rejected)),
+                Err(fault) => {
+                    let mut batch = host_only()?;
+                    batch.extend(facts.on_fault.clone());
+                    batch
+                        .notifications
+                        .push(self.fault_notice(&selected, id, &fault));
+                    (batch, Committed::Faulted(fault))
+                }
             };
-            let verdict = selected.policy.handle(&Event::Usage(usage), &mut ctx);
-            if let Err(refused) = self.settle_verdict(&selected, &ctx, verdict) {
-                let mut account = self.account(id)?;
-                rate_call(&mut account, seconds, minute_type, &rates)?;
-                self.store.commit(Batch {
-                    updated: vec![account],
-                    rated_calls: rated_call(),
-                    ..Batch::default()
-                })?;
-                return Err(refused);
+            // A policy's decision always commits (its accounts' versions are
+            // checked); the host's records alone only when there are some.
+            let decided = matches!(committed, Committed::Decided(_));
+            let stored = if batch.is_empty() && !decided {
+                Ok(())
+            } else {
+                self.store.commit(batch)
+            };
+            match stored {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::NotPending(_)) => return Ok(Committed::AlreadyDone),
+                Err(other) => return Err(other.into()),
             }
-            if let Some(committed) = self.commit(ctx, rated_call())? {
-                return Ok(committed);
+            if let Some(tenant) = &selected.tenant {
+                match &committed {
+                    Committed::Faulted(_) => self.count_fault(&selected)?,
+                    _ => tenant.record_success(),
+                }
             }
+            return Ok(committed);
         }
         Err(HostError::Store(StoreError::Conflict(id.clone())))
     }
@@ -103,41 +159,6 @@ impl Platform {
     ) -> Result<Answer, HostError> {
         let (selected, mut ctx) = self.context(id)?;
         let verdict = selected.policy.query(actor.as_str(), what, &mut ctx);
-        self.settle_verdict(&selected, &ctx, verdict)
-    }
-
-    /// Commit what a policy decided (and the calls the host rated for it); `None`
-    /// if its accounts changed meanwhile and the event must run again.
-    fn commit(
-        &self,
-        ctx: EventContext,
-        rated_calls: Vec<(AccountId, String)>,
-    ) -> Result<Option<EventReport>, HostError> {
-        let report = EventReport {
-            decisions: 1,
-            fuel: ctx.fuel_used,
-            charges: ctx.charges().to_vec(),
-            notices: ctx.notifications().to_vec(),
-        };
-        let mut batch = ctx.into_batch();
-        batch.rated_calls = rated_calls;
-        match self.store.commit(batch) {
-            Ok(()) => Ok(Some(report)),
-            Err(StoreError::Conflict(_)) => Ok(None),
-            Err(other) => Err(other.into()),
-        }
-    }
-
-    /// Turn a policy's verdict into a result, reporting faults (H5) and
-    /// quarantining a tenant after repeated ones (H6). A store that failed while
-    /// the policy ran makes the event the host's failure, whatever the policy
-    /// made of it: never a fault, never counted towards quarantine.
-    fn settle_verdict<T>(
-        &self,
-        selected: &Selected,
-        ctx: &EventContext,
-        verdict: Result<Result<T, PolicyError>, PolicyFault>,
-    ) -> Result<T, HostError> {
         if let Some(failure) = ctx.host_failure() {
             return Err(HostError::Store(failure.clone()));
         }
@@ -153,45 +174,67 @@ impl Platform {
                     .account(Role::Subject)
                     .map(|account| account.id.clone())
                     .ok_or(HostError::Internal("an event without a subject"))?;
-                self.report_fault(selected, &subject, &fault)?;
+                self.report_fault(&selected, &subject, &fault)?;
                 Err(HostError::Fault(fault))
             }
         }
     }
 
-    /// Tell the subject its policy faulted; quarantine a tenant's policy after
-    /// repeated faults and tell every account it governed.
+    /// The `policy_fault` notice to the subject of a faulting event.
+    fn fault_notice(
+        &self,
+        selected: &Selected,
+        subject: &AccountId,
+        fault: &PolicyFault,
+    ) -> Notification {
+        Notification {
+            at: self.now(),
+            account: subject.clone(),
+            kind: "policy_fault".into(),
+            message: format!("{} ({})", fault, selected.policy.name()),
+        }
+    }
+
+    /// Tell the subject its policy faulted and count the fault (H6); for a fault
+    /// outside an event (a query, a runaway chain of wake-ups).
     pub(super) fn report_fault(
         &self,
         selected: &Selected,
         subject: &AccountId,
         fault: &PolicyFault,
     ) -> Result<(), HostError> {
+        self.store.commit(Batch {
+            notifications: vec![self.fault_notice(selected, subject, fault)],
+            ..Batch::default()
+        })?;
+        self.count_fault(selected)
+    }
+
+    /// Count a committed fault of a tenant's policy; after repeated ones,
+    /// quarantine it and tell every account it governed (H6).
+    fn count_fault(&self, selected: &Selected) -> Result<(), HostError> {
+        let Some(tenant) = &selected.tenant else {
+            return Ok(());
+        };
+        if !tenant.record_fault() {
+            return Ok(());
+        }
         let now = self.now();
-        let mut notifications = vec![Notification {
-            at: now,
-            account: subject.clone(),
-            kind: "policy_fault".into(),
-            message: format!("{} ({})", fault, selected.policy.name()),
-        }];
-        if let Some(tenant) = &selected.tenant
-            && tenant.record_fault()
-        {
-            for account in self.store.account_ids()? {
-                let Some(record) = self.store.account(&account)? else {
-                    continue;
-                };
-                if &record.id == tenant.owner() || record.parent.as_ref() == Some(tenant.owner()) {
-                    notifications.push(Notification {
-                        at: now,
-                        account: record.id.clone(),
-                        kind: "policy_quarantined".into(),
-                        message: format!(
-                            "policy {} quarantined after repeated faults; the default policy applies",
-                            selected.policy.name()
-                        ),
-                    });
-                }
+        let mut notifications = Vec::new();
+        for account in self.store.account_ids()? {
+            let Some(record) = self.store.account(&account)? else {
+                continue;
+            };
+            if &record.id == tenant.owner() || record.parent.as_ref() == Some(tenant.owner()) {
+                notifications.push(Notification {
+                    at: now,
+                    account: record.id.clone(),
+                    kind: "policy_quarantined".into(),
+                    message: format!(
+                        "policy {} quarantined after repeated faults; the default policy applies",
+                        selected.policy.name()
+                    ),
+                });
             }
         }
         self.store.commit(Batch {
@@ -199,5 +242,17 @@ impl Platform {
             ..Batch::default()
         })?;
         Ok(())
+    }
+}
+
+impl Committed {
+    /// The event's report, or why the policy did not decide.
+    pub(super) fn into_result(self) -> Result<EventReport, HostError> {
+        match self {
+            Committed::Decided(report) => Ok(report),
+            Committed::Rejected(rejected) => Err(HostError::Rejected(rejected)),
+            Committed::Faulted(fault) => Err(HostError::Fault(fault)),
+            Committed::AlreadyDone => Ok(EventReport::default()),
+        }
     }
 }

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use recharge_policy_sdk::model::{
-    AccountKind, AccountView, AllocationSettings, Answer, AutoRechargeSettings, ChargeOutcome,
-    Event, MinuteType, QueryKind, Rates, Timestamp,
+    AccountKind, AccountView, AllocationSettings, Answer, AutoRechargeSettings, Event, MinuteType,
+    QueryKind, Rates, Timestamp, Usage,
 };
 use recharge_policy_sdk::money::display;
 use rust_decimal::Decimal;
@@ -25,11 +25,14 @@ use rust_decimal::Decimal;
 use crate::account::{Account, AccountId};
 use crate::capabilities::Guardrails;
 use crate::error::{HostError, InvalidCommand};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, GatewayAnswer};
 use crate::input::{check_amount, check_id, check_minutes, check_money, check_seconds};
 use crate::policy::Policy;
+use crate::rating::rate_call;
 use crate::sandbox::PolicyEngine;
-use crate::store::{ChargeRecord, ChargeRequest, Notification, Store};
+use crate::store::{
+    Batch, ChargeRecord, ChargeRequest, Notification, OutboxEntry, Store, StoredInbox,
+};
 use crate::tenants::Tenants;
 
 pub use self::builder::PlatformBuilder;
@@ -49,7 +52,8 @@ pub struct EventReport {
 }
 
 impl EventReport {
-    fn add(&mut self, other: EventReport) {
+    /// Add what `other` did to this report.
+    pub fn add(&mut self, other: EventReport) {
         self.decisions += other.decisions;
         self.fuel += other.fuel;
         self.charges.extend(other.charges);
@@ -140,7 +144,7 @@ impl Platform {
         Ok(self.store.account_ids()?)
     }
 
-    /// Every executed charge, in order.
+    /// Every settled charge attempt, in order of settlement.
     pub fn charges(&self) -> Result<Vec<ChargeRecord>, HostError> {
         Ok(self.store.charges()?)
     }
@@ -148,6 +152,18 @@ impl Platform {
     /// The charges waiting in the outbox, oldest first.
     pub fn pending_charges(&self) -> Result<Vec<ChargeRequest>, HostError> {
         Ok(self.store.pending_charges()?)
+    }
+
+    /// The charges in the outbox and where each stands (queued, submitted,
+    /// pending), oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, HostError> {
+        Ok(self.store.outbox()?)
+    }
+
+    /// Payment outcomes a policy has not handled yet (it faulted), waiting to
+    /// be offered again.
+    pub fn inbox(&self) -> Result<Vec<StoredInbox>, HostError> {
+        Ok(self.store.inbox()?)
     }
 
     /// Every notice, in order.
@@ -206,7 +222,30 @@ impl Platform {
     ) -> Result<EventReport, HostError> {
         check_id("call", call)?;
         check_seconds(seconds)?;
-        self.with_outbox(id, || self.rate_and_decide(id, call, seconds, minute_type))
+        self.with_outbox(id, || {
+            if self.store.call_rated(id, call)? {
+                return Ok(EventReport::default());
+            }
+            let rates = self.rates();
+            let facts = events::Facts {
+                records: Batch {
+                    rated_calls: vec![(id.clone(), call.to_owned())],
+                    ..Batch::default()
+                },
+                ..events::Facts::default()
+            };
+            // The rating is the host's fact: it commits whatever the policy
+            // makes of the call.
+            let rate = |ctx: &mut crate::capabilities::EventContext| {
+                let rated = rate_call(ctx.subject_mut(), seconds, minute_type, &rates)?;
+                Ok(Event::Usage(Usage {
+                    seconds,
+                    minute_type,
+                    wallet_cost: rated.wallet_cost,
+                }))
+            };
+            self.decide_with(id, rate, facts)?.into_result()
+        })
     }
 
     /// `actor` saves the account's auto-recharge settings (R1).
@@ -308,22 +347,31 @@ impl Platform {
         scheduler::advance_to(self, at)
     }
 
-    /// Execute every charge waiting in the outbox (after a restart, say). Keys make
-    /// it safe: a charge the gateway already saw is not charged again.
-    pub fn run_outbox(&self) -> Result<EventReport, HostError> {
-        let keys = self
-            .store
-            .pending_charges()?
-            .into_iter()
-            .map(|charge| charge.key)
-            .collect();
-        self.execute(keys)
+    /// When the host's next piece of work is due (a wake-up, a charge to ask
+    /// the gateway about, an outcome to offer again), if any is due by `until`.
+    pub fn next_due(&self, until: Timestamp) -> Result<Option<Timestamp>, HostError> {
+        scheduler::next_due_at(self, until)
     }
 
-    /// A payment outcome reported by the gateway. Applied once: a second delivery
-    /// of the same key changes nothing and returns `false`.
-    pub fn deliver_outcome(&self, key: &str, outcome: ChargeOutcome) -> Result<bool, HostError> {
-        outbox::deliver(self, key, outcome)
+    /// Submit every charge in the outbox now, whatever its next check (after a
+    /// restart, say): queued ones for the first time, submitted ones by asking
+    /// the gateway again. Keys make it safe: a charge the gateway already saw
+    /// is not charged again, and its answer settles it.
+    pub fn run_outbox(&self) -> Result<EventReport, HostError> {
+        let mut report = EventReport::default();
+        for entry in self.store.outbox()? {
+            report.add(self.submit(entry)?);
+        }
+        Ok(report)
+    }
+
+    /// A payment outcome the gateway reports later (a webhook), by the key the
+    /// gateway saw. Applied once: it settles, credits and lets the policy react
+    /// in one step and returns `true`; a second delivery, a key the outbox does
+    /// not hold, or an answer that is still pending changes nothing more and
+    /// returns `false`.
+    pub fn deliver_outcome(&self, key: &str, answer: GatewayAnswer) -> Result<bool, HostError> {
+        outbox::deliver(self, key, answer)
     }
 
     fn check_policy_owner(&self, owner: &AccountId) -> Result<(), HostError> {

@@ -1,25 +1,72 @@
 //! The outbox: charges run only after the event that asked for them committed,
-//! each with its idempotency key; a settled charge is credited by the purpose
-//! recorded at request time (H2) and its outcome comes back to the policy.
+//! each under its idempotency key, and never inside a policy call.
+//!
+//! Each charge's state lives in the store: queued, then submitted (written
+//! before the gateway hears of it, so a restart asks again instead of
+//! forgetting), then settled. A gateway answer that never came (a timeout, a
+//! 5xx) is resolved by asking again with the same key, with backoff, never by a
+//! new attempt; a pending charge waits for its webhook ([`deliver`]) and is asked
+//! about now and then all the same.
+//!
+//! Settling is one step: the record, the credit by the purpose recorded at
+//! request time (H2) and the policy's reaction commit in one batch. If the
+//! policy faults, the record and the credit commit with the outcome kept in the
+//! inbox, offered again until a policy handles it (the default policy once a
+//! tenant's is quarantined).
 
-use recharge_policy_sdk::model::{ChargeOutcome, Event, PaymentOutcome, Purpose};
+use recharge_policy_sdk::model::{ChargeOutcome, Event, PaymentOutcome, Purpose, Timestamp};
 
+use super::events::{Committed, Facts};
 use super::{EventReport, Platform};
-use crate::account::{Account, AccountId};
+use crate::capabilities::EventContext;
 use crate::error::HostError;
-use crate::gateway::GatewayCharge;
-use crate::store::{Batch, ChargeRecord, ChargeRequest, StoreError};
+use crate::gateway::{GatewayAnswer, GatewayCharge, Settlement};
+use crate::store::{
+    Batch, ChargeRecord, ChargeRequest, InboxItem, OutboxEntry, OutboxState, StoreError,
+    StoredInbox,
+};
 
-/// A payment outcome reported by the gateway, applied once.
+/// The first wait before asking the gateway again about an answer that never
+/// came; it doubles with each ask, up to [`LONGEST_WAIT_MS`].
+const FIRST_WAIT_MS: i64 = 60_000;
+/// The longest wait between two asks about one charge.
+const LONGEST_WAIT_MS: i64 = 3_600_000;
+/// How often a pending charge is asked about while its webhook has not come.
+const PENDING_CHECK_MS: i64 = 3_600_000;
+/// The first wait before an unhandled outcome is offered to a policy again; it
+/// doubles with each offer, up to [`LONGEST_WAIT_MS`].
+const INBOX_RETRY_MS: i64 = 60_000;
+
+/// The wait before the `asked`-th ask's successor.
+fn backoff(first: i64, asked: u32) -> i64 {
+    let doublings = asked.saturating_sub(1).min(16);
+    first.saturating_mul(1 << doublings).min(LONGEST_WAIT_MS)
+}
+
+/// A payment outcome the gateway reports later (a webhook), applied once:
+/// `true` if it settled the charge, `false` if the charge was settled already,
+/// is unknown, or the answer is still pending.
 pub(super) fn deliver(
     platform: &Platform,
     key: &str,
-    outcome: ChargeOutcome,
+    answer: GatewayAnswer,
 ) -> Result<bool, HostError> {
-    let Some(request) = platform.store.pending_charge(key)? else {
+    let Some(entry) = platform.store.outbox_entry(key)? else {
         return Ok(false);
     };
-    let Some(reaction) = platform.settle(request, outcome)? else {
+    let settlement = match answer {
+        GatewayAnswer::Settled(settlement) => settlement,
+        GatewayAnswer::Pending { reference } => {
+            platform.mark_pending(entry, reference)?;
+            return Ok(false);
+        }
+    };
+    let first_at = match &entry.state {
+        OutboxState::Queued => platform.now(),
+        OutboxState::Submitted { first_at, .. } => *first_at,
+    };
+    let settled = platform.settle(entry.request, first_at, settlement)?;
+    let Some(reaction) = settled else {
         return Ok(false);
     };
     platform.execute(keys_of(&reaction))?;
@@ -39,7 +86,7 @@ impl Platform {
     /// committed (and those their outcomes lead to).
     pub(super) fn with_outbox(
         &self,
-        id: &AccountId,
+        id: &crate::account::AccountId,
         work: impl FnOnce() -> Result<EventReport, HostError>,
     ) -> Result<EventReport, HostError> {
         let mut report = self.serialised(id, work)?;
@@ -48,93 +95,235 @@ impl Platform {
         Ok(report)
     }
 
-    /// Charge each key through the gateway, settle it and deliver its outcome;
-    /// charges requested while reacting are executed in turn.
+    /// Submit each key's charge, act on the answer, and submit in turn the
+    /// charges the reactions requested.
     pub(super) fn execute(&self, mut keys: Vec<String>) -> Result<EventReport, HostError> {
         let mut report = EventReport::default();
         let mut next = 0;
         while next < keys.len() {
             let key = std::mem::take(&mut keys[next]);
             next += 1;
-            let Some(request) = self.store.pending_charge(&key)? else {
+            let Some(entry) = self.store.outbox_entry(&key)? else {
                 continue;
             };
-            let outcome = self.gateway.charge(&GatewayCharge {
-                key: &request.key,
-                payer: &request.payer,
-                card: &request.card,
-                amount: request.amount,
-            });
-            if let Some(reaction) = self.settle(request, outcome)? {
-                keys.extend(keys_of(&reaction));
-                report.add(reaction);
-            }
+            let reaction = self.submit(entry)?;
+            keys.extend(keys_of(&reaction));
+            report.add(reaction);
         }
         Ok(report)
     }
 
-    /// Record a charge's outcome, credit it by purpose if it succeeded (H2), and
-    /// let the requesting account's policy react. `None` if the charge was no
-    /// longer pending (settled by someone else: nothing happens twice).
+    /// Submit a charge of the outbox, or ask again about one submitted before,
+    /// and act on the answer; the reaction to a settled charge is returned.
+    pub(super) fn submit(&self, entry: OutboxEntry) -> Result<EventReport, HostError> {
+        let now = self.now();
+        let (first_at, asked, pending, reference) = match &entry.state {
+            OutboxState::Queued => (now, 0, false, None),
+            OutboxState::Submitted {
+                first_at,
+                asked,
+                pending,
+                reference,
+                ..
+            } => (*first_at, *asked, *pending, reference.clone()),
+        };
+        let asked = asked.saturating_add(1);
+        let wait = if pending {
+            PENDING_CHECK_MS
+        } else {
+            backoff(FIRST_WAIT_MS, asked)
+        };
+        // Written ahead: the store knows the charge was submitted before the
+        // gateway does, so a crash in between is resolved by asking again.
+        let submitted = OutboxState::Submitted {
+            first_at,
+            asked,
+            pending,
+            reference,
+            next_check: now.saturating_add(wait),
+        };
+        if !self.set_state(&entry.request.key, submitted)? {
+            return Ok(EventReport::default());
+        }
+        let request = &entry.request;
+        let answer = self.gateway.submit(&GatewayCharge {
+            key: &request.key,
+            payer: &request.payer,
+            card: &request.card,
+            amount: request.amount,
+            at: now,
+        });
+        match answer {
+            // Not known: asked again at the next check, with the same key.
+            Err(_) => Ok(EventReport::default()),
+            Ok(GatewayAnswer::Pending { reference }) => {
+                if let Some(current) = self.store.outbox_entry(&entry.request.key)? {
+                    self.mark_pending(current, reference)?;
+                }
+                Ok(EventReport::default())
+            }
+            Ok(GatewayAnswer::Settled(settlement)) => Ok(self
+                .settle(entry.request, first_at, settlement)?
+                .unwrap_or_default()),
+        }
+    }
+
+    /// A charge the gateway accepted as pending: wait for its webhook, asking
+    /// now and then.
+    fn mark_pending(&self, entry: OutboxEntry, reference: Option<String>) -> Result<(), HostError> {
+        let now = self.now();
+        let (first_at, asked, known) = match entry.state {
+            OutboxState::Queued => (now, 0, None),
+            OutboxState::Submitted {
+                first_at,
+                asked,
+                reference,
+                ..
+            } => (first_at, asked, reference),
+        };
+        let state = OutboxState::Submitted {
+            first_at,
+            asked,
+            pending: true,
+            reference: reference.or(known),
+            next_check: now.saturating_add(PENDING_CHECK_MS),
+        };
+        self.set_state(&entry.request.key, state)?;
+        Ok(())
+    }
+
+    /// Record a charge's new state; `false` if it left the outbox meanwhile.
+    fn set_state(&self, key: &str, state: OutboxState) -> Result<bool, HostError> {
+        match self.store.commit(Batch {
+            submitted: vec![(key.to_owned(), state)],
+            ..Batch::default()
+        }) {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotPending(_)) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Settle a charge in one step: its record, its credit by purpose if it
+    /// succeeded (H2) and the requesting account's policy's reaction commit
+    /// together; if the policy faults, the outcome waits in the inbox. `None`
+    /// if the charge was settled already (nothing happens twice).
     fn settle(
         &self,
         request: ChargeRequest,
-        outcome: ChargeOutcome,
+        first_at: Timestamp,
+        settlement: Settlement,
     ) -> Result<Option<EventReport>, HostError> {
         let requested_by = request.requested_by.clone();
         self.serialised(&requested_by, || {
-            let event = Event::PaymentOutcome(PaymentOutcome {
+            let now = self.now();
+            let outcome = PaymentOutcome {
                 key: request.policy_key.clone(),
-                outcome,
+                outcome: settlement.outcome,
                 amount: request.amount,
                 purpose: request.purpose.clone(),
                 payer: request.payer.0.clone(),
-            });
-            let mut batch = Batch::default();
-            if outcome == ChargeOutcome::Succeeded {
-                batch.updated.push(self.credited(&request)?);
-            }
-            batch.settled.push(ChargeRecord {
-                at: self.now(),
-                request,
-                outcome,
-            });
-            match self.store.commit(batch) {
-                Ok(()) => {}
-                Err(StoreError::NotPending(_)) => return Ok(None),
-                Err(other) => return Err(other.into()),
-            }
-            // The money is settled whatever the policy makes of it.
-            match self.decide(&requested_by, &event) {
-                Ok(reaction) => Ok(Some(reaction)),
-                Err(HostError::Fault(_) | HostError::Rejected(_)) => {
-                    Ok(Some(EventReport::default()))
+                reference: settlement.reference.clone(),
+                reason: settlement.reason.clone(),
+            };
+            let facts = Facts {
+                records: Batch {
+                    settled: vec![ChargeRecord {
+                        at: first_at,
+                        settled_at: now,
+                        request: request.clone(),
+                        outcome: settlement.outcome,
+                        reference: settlement.reference.clone(),
+                        reason: settlement.reason.clone(),
+                    }],
+                    ..Batch::default()
+                },
+                on_fault: Batch {
+                    inbox: vec![InboxItem {
+                        account: requested_by.clone(),
+                        outcome: outcome.clone(),
+                        due: now.saturating_add(INBOX_RETRY_MS),
+                        attempts: 1,
+                    }],
+                    ..Batch::default()
+                },
+            };
+            let paid = settlement.outcome == ChargeOutcome::Succeeded;
+            let prepare = |ctx: &mut EventContext| {
+                if paid {
+                    credit(ctx, &request)?;
                 }
-                Err(other) => Err(other),
-            }
+                Ok(Event::PaymentOutcome(outcome.clone()))
+            };
+            Ok(match self.decide_with(&requested_by, prepare, facts)? {
+                Committed::Decided(reaction) => Some(reaction),
+                Committed::Rejected(_) | Committed::Faulted(_) => Some(EventReport::default()),
+                Committed::AlreadyDone => None,
+            })
         })
     }
 
-    /// The beneficiary's record with a succeeded charge credited by its purpose.
-    fn credited(&self, request: &ChargeRequest) -> Result<Account, HostError> {
-        let mut beneficiary = self.account(&request.beneficiary())?;
-        match &request.purpose {
-            Purpose::AutoRecharge | Purpose::TopUp => {
-                beneficiary.balance = beneficiary
-                    .balance
-                    .checked_add(request.amount)
-                    .ok_or(HostError::Internal("a credit overflows the balance"))?;
+    /// Offer an unhandled outcome to the account's policy again: handled, it
+    /// leaves the inbox with the policy's reaction; faulted again, it waits
+    /// longer (after repeated faults the tenant's policy is quarantined and the
+    /// default policy handles it).
+    pub(super) fn redeliver(&self, stored: StoredInbox) -> Result<EventReport, HostError> {
+        let item = stored.item;
+        let account = item.account.clone();
+        let reaction = self.serialised(&account, || {
+            let now = self.now();
+            let facts = Facts {
+                records: Batch {
+                    inbox_done: vec![stored.id],
+                    ..Batch::default()
+                },
+                on_fault: Batch {
+                    inbox: vec![InboxItem {
+                        due: now.saturating_add(backoff(INBOX_RETRY_MS, item.attempts + 1)),
+                        attempts: item.attempts.saturating_add(1),
+                        ..item.clone()
+                    }],
+                    ..Batch::default()
+                },
+            };
+            let event = Event::PaymentOutcome(item.outcome.clone());
+            match self.decide_with(&account, |_| Ok(event.clone()), facts)? {
+                Committed::Decided(reaction) => Ok(reaction),
+                _ => Ok(EventReport::default()),
             }
-            Purpose::Allocation(purchase) => {
-                let seconds = |minutes: i64| minutes.checked_mul(60).unwrap_or(i64::MAX);
-                beneficiary.basic_seconds = beneficiary
-                    .basic_seconds
-                    .saturating_add(seconds(purchase.basic_minutes));
-                beneficiary.premium_seconds = beneficiary
-                    .premium_seconds
-                    .saturating_add(seconds(purchase.premium_minutes));
-            }
-        }
-        Ok(beneficiary)
+        })?;
+        let mut report = self.execute(keys_of(&reaction))?;
+        report.add(reaction);
+        Ok(report)
     }
+}
+
+/// Credit a succeeded charge to its beneficiary by the purpose recorded at
+/// request time (H2): the wallet for auto-recharge and top-up, the
+/// sub-account's minutes for an allocation. The beneficiary is always an
+/// account of the requesting event (the host checked it at request time).
+fn credit(ctx: &mut EventContext, request: &ChargeRequest) -> Result<(), HostError> {
+    let beneficiary = ctx
+        .host_account_mut(&request.beneficiary())
+        .ok_or(HostError::Internal(
+            "a charge's beneficiary is not an account of its event",
+        ))?;
+    match &request.purpose {
+        Purpose::AutoRecharge | Purpose::TopUp => {
+            beneficiary.balance = beneficiary
+                .balance
+                .checked_add(request.amount)
+                .ok_or(HostError::Internal("a credit overflows the balance"))?;
+        }
+        Purpose::Allocation(purchase) => {
+            let seconds = |minutes: i64| minutes.checked_mul(60).unwrap_or(i64::MAX);
+            beneficiary.basic_seconds = beneficiary
+                .basic_seconds
+                .saturating_add(seconds(purchase.basic_minutes));
+            beneficiary.premium_seconds = beneficiary
+                .premium_seconds
+                .saturating_add(seconds(purchase.premium_minutes));
+        }
+    }
+    Ok(())
 }

@@ -1,16 +1,18 @@
-//! The scheduler: timers fire in time order, each at its own due time, as the
-//! clock moves on.
+//! The scheduler: as the clock moves on, the host's due work runs in time
+//! order, each piece at its own due time: policies' wake-ups, charges to ask the
+//! gateway about again, and outcomes to offer a policy again.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use recharge_policy_sdk::model::{Event, Timestamp};
 
+use super::events::{Committed, Facts};
 use super::{Clock, EventReport, Platform};
 use crate::account::AccountId;
 use crate::error::HostError;
 use crate::policy::PolicyFault;
-use crate::store::Batch;
+use crate::store::{Batch, OutboxEntry, StoredInbox, StoredTimer};
 
 /// Wake-ups an account fired at one instant in this advance: a policy that keeps
 /// re-arming wake-ups at or before "now" would otherwise hold the clock forever,
@@ -22,18 +24,66 @@ struct AtOneInstant {
     count: u32,
 }
 
+/// The next piece of due work.
+enum Due {
+    Outbox(OutboxEntry),
+    Inbox(StoredInbox),
+    Timer(StoredTimer),
+}
+
+impl Due {
+    fn at(&self) -> Timestamp {
+        match self {
+            Due::Outbox(entry) => entry.due(),
+            Due::Inbox(stored) => stored.item.due,
+            Due::Timer(stored) => stored.timer.due,
+        }
+    }
+}
+
+/// The work due first by `until`; on a tie, the outbox first (money owed
+/// settles before policies wake), then the inbox, then timers.
+fn next_due(platform: &Platform, until: Timestamp) -> Result<Option<Due>, HostError> {
+    let candidates = [
+        platform.store.next_outbox(until)?.map(Due::Outbox),
+        platform.store.next_inbox(until)?.map(Due::Inbox),
+        platform.store.next_timer(until)?.map(Due::Timer),
+    ];
+    Ok(candidates
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .min_by_key(|(order, due)| (due.at(), *order))
+        .map(|(_, due)| due))
+}
+
+/// When the first piece of work due by `until` is due.
+pub(super) fn next_due_at(
+    platform: &Platform,
+    until: Timestamp,
+) -> Result<Option<Timestamp>, HostError> {
+    Ok(next_due(platform, until)?.map(|due| due.at()))
+}
+
 pub(super) fn advance_to(platform: &Platform, at: Timestamp) -> Result<EventReport, HostError> {
     let mut report = EventReport::default();
     let mut fired: HashMap<AccountId, AtOneInstant> = HashMap::new();
     let limit = platform.guardrails.max_timers_per_account_per_advance;
-    while let Some(stored) = platform.store.next_timer(at)? {
+    while let Some(due) = next_due(platform, at)? {
         if let Clock::Simulated(now) = &platform.clock {
-            now.fetch_max(stored.timer.due, Ordering::SeqCst);
+            now.fetch_max(due.at(), Ordering::SeqCst);
         }
-        platform.store.commit(Batch {
-            fired: vec![stored.id],
-            ..Batch::default()
-        })?;
+        let stored = match due {
+            Due::Outbox(entry) => {
+                report.add(platform.submit(entry)?);
+                continue;
+            }
+            Due::Inbox(stored) => {
+                report.add(platform.redeliver(stored)?);
+                continue;
+            }
+            Due::Timer(stored) => stored,
+        };
         let account = stored.timer.account.clone();
         let instant = fired.entry(account.clone()).or_default();
         if stored.timer.due > instant.due {
@@ -46,24 +96,45 @@ pub(super) fn advance_to(platform: &Platform, at: Timestamp) -> Result<EventRepo
         if instant.count > limit {
             // A runaway chain: fault once, then let its wake-ups at this
             // instant lapse.
+            platform.store.commit(Batch {
+                fired: vec![stored.id],
+                ..Batch::default()
+            })?;
             if instant.count == limit + 1 {
                 let selected = platform.tenants.select(&platform.account(&account)?);
                 platform.report_fault(&selected, &account, &PolicyFault::Runaway(limit))?;
             }
             continue;
         }
-        match platform.with_outbox(&account, || {
-            platform.decide(&account, &Event::Timer(stored.timer.tag))
-        }) {
-            Ok(done) => report.add(done),
-            // A fault is already reported to the account; a rejection of a
-            // wake-up has no one to answer to. Time goes on either way.
-            Err(HostError::Fault(_) | HostError::Rejected(_)) => {}
-            Err(other) => return Err(other),
-        }
+        report.add(fire(platform, &account, stored)?);
     }
     if let Clock::Simulated(now) = &platform.clock {
         now.fetch_max(at, Ordering::SeqCst);
     }
     Ok(report)
+}
+
+/// Fire one timer: its firing and its event's effects commit in one batch, so
+/// a crash in between fires it again rather than losing it. A fault (already
+/// reported to the account) or a rejection of a wake-up has no one to answer
+/// to: time goes on either way.
+fn fire(
+    platform: &Platform,
+    account: &AccountId,
+    stored: StoredTimer,
+) -> Result<EventReport, HostError> {
+    let event = Event::Timer(stored.timer.tag);
+    let facts = Facts {
+        records: Batch {
+            fired: vec![stored.id],
+            ..Batch::default()
+        },
+        ..Facts::default()
+    };
+    platform.with_outbox(account, || {
+        match platform.decide_with(account, |_| Ok(event.clone()), facts)? {
+            Committed::Decided(report) => Ok(report),
+            _ => Ok(EventReport::default()),
+        }
+    })
 }

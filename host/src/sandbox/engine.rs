@@ -13,8 +13,7 @@ use thiserror::Error;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::ContractVersion;
-use super::bindings::v0_1::RechargePolicy;
+use super::bindings::{self, ContractVersion};
 use super::{SandboxState, WasmPolicy};
 
 /// Per-call limits of a policy sandbox (H5); all configurable.
@@ -217,10 +216,8 @@ impl PolicyEngine {
         let engine = Engine::new(&config).map_err(|err| LoadError::Engine(format!("{err:#}")))?;
         spawn_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
-        RechargePolicy::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| {
-            state
-        })
-        .map_err(|err| LoadError::Engine(format!("{err:#}")))?;
+        bindings::add_to_linker(&mut linker)
+            .map_err(|err| LoadError::Engine(format!("{err:#}")))?;
         Ok(PolicyEngine {
             engine,
             limits: Arc::new(limits),
@@ -264,22 +261,25 @@ impl PolicyEngine {
         name: String,
         profile: Profile,
     ) -> Result<WasmPolicy, LoadError> {
-        // Bound by the version the component declares; 0.1.0 is the only one yet.
-        if let Err(why) = ContractVersion::of(&self.engine, component) {
-            // An import the host does not offer (WASI, say) is the likelier
-            // mistake, and the more useful message.
-            return Err(LoadError::Contract(
-                match self.linker.instantiate_pre(component) {
-                    Err(err) => format!("{err:#}"),
-                    Ok(_) => why,
-                },
-            ));
-        }
+        // Bound by the version the component declares.
+        let version = match ContractVersion::of(&self.engine, component) {
+            Ok(version) => version,
+            Err(why) => {
+                // An import the host does not offer (WASI, say) is the likelier
+                // mistake, and the more useful message.
+                return Err(LoadError::Contract(
+                    match self.linker.instantiate_pre(component) {
+                        Err(err) => format!("{err:#}"),
+                        Ok(_) => why,
+                    },
+                ));
+            }
+        };
         let pre = self
             .linker
             .instantiate_pre(component)
             .map_err(|err| LoadError::Contract(format!("{err:#}")))?;
-        WasmPolicy::new(self.clone(), pre, name, profile)
+        WasmPolicy::new(self.clone(), pre, name, profile, version)
             .map_err(|err| LoadError::Contract(format!("{err:#}")))
     }
 

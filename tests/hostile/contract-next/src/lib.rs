@@ -1,5 +1,5 @@
-//! A policy that accepts every event, built against `tests/hostile/wit-0.2`: the
-//! same contract at version 0.2.0. The host offers only `recharge:policy@0.1.0`,
+//! A policy that accepts every event, built against `tests/hostile/wit-next`: the
+//! contract at a version 9.0.0 that no host runs (this one runs 0.1.0 and 0.2.0),
 //! so it must refuse to load this component.
 #![no_std]
 
@@ -9,7 +9,7 @@ use alloc::string::String;
 
 wit_bindgen::generate!({
     world: "recharge-policy",
-    path: "../wit-0.2",
+    path: "../wit-next",
 });
 
 use exports::recharge::policy::policy::{
