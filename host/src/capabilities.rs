@@ -14,6 +14,7 @@ use recharge_policy_sdk::money::{allocation_price, display, is_whole_cents};
 use rust_decimal::Decimal;
 
 use crate::account::{Account, AccountId, PolicyId};
+use crate::ledger::{Cause, LedgerEntry, Totals};
 use crate::store::{Batch, ChargeRequest, Notification, Store, StoreError, Timer, utc_day};
 
 /// Limits on what one event may ask for (H3), all configurable.
@@ -78,6 +79,8 @@ pub struct EventContext {
     charges: Vec<ChargeRequest>,
     timers: Vec<Timer>,
     notifications: Vec<Notification>,
+    /// The host's own ledger entries for this event (a rated call, a credit).
+    ledger: Vec<LedgerEntry>,
     /// Fuel the policy burnt on this event (wasm policies only).
     pub(crate) fuel_used: u64,
 }
@@ -130,6 +133,7 @@ impl EventContext {
             charges: Vec::new(),
             timers: Vec::new(),
             notifications: Vec::new(),
+            ledger: Vec::new(),
             fuel_used: 0,
         }
     }
@@ -170,19 +174,24 @@ impl EventContext {
         Ok(account)
     }
 
-    /// The subject, for the host to record its own facts (a rated call) before the
-    /// policy decides; the subject is committed with the event.
-    pub(crate) fn subject_mut(&mut self) -> &mut Account {
-        self.changed[0] = true;
-        &mut self.accounts[0]
-    }
-
-    /// An account of the event by id, for the host to record its own facts
-    /// (a credit) before the policy decides; it is committed with the event.
-    pub(crate) fn host_account_mut(&mut self, id: &AccountId) -> Option<&mut Account> {
+    /// Let the host change an account of the event by id (a rated call, a
+    /// credit) before the policy decides, and record the change in the ledger
+    /// with its `cause`; both are committed with the event. `None` if the
+    /// account is not the event's.
+    pub(crate) fn host_change<R>(
+        &mut self,
+        id: &AccountId,
+        cause: Cause,
+        change: impl FnOnce(&mut Account) -> R,
+    ) -> Option<R> {
         let index = self.accounts.iter().position(|account| &account.id == id)?;
         self.changed[index] = true;
-        self.accounts.get_mut(index)
+        let account = self.accounts.get_mut(index)?;
+        let before = Totals::held(account);
+        let result = change(account);
+        self.ledger
+            .push(LedgerEntry::between(&before, account, cause, self.now));
+        Some(result)
     }
 
     /// The charges asked for so far.
@@ -219,6 +228,7 @@ impl EventContext {
             charges: self.charges,
             timers: self.timers,
             notifications: self.notifications,
+            ledger: self.ledger,
             ..Batch::default()
         }
     }

@@ -6,7 +6,9 @@ mod capabilities;
 pub mod check;
 mod error;
 mod gateway;
+mod hooked;
 pub mod input;
+mod ledger;
 mod platform;
 mod policy;
 mod rating;
@@ -21,6 +23,8 @@ pub use gateway::{
     BadBehavior, CardBehavior, CardCharge, Gateway, GatewayAnswer, GatewayCharge, Settlement,
     SimulatedGateway, Unknown, Webhook,
 };
+pub use hooked::{HookedStore, Read, StoreHooks};
+pub use ledger::{Cause, LedgerEntry, Totals};
 pub use platform::{EventReport, Platform, PlatformBuilder, default_rates, money};
 pub use policy::{NativePolicy, Policy, PolicyFault, Verdict};
 pub use rating::{Rated, RatingError, rate_call};

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 
 use crate::account::{Account, AccountId};
+use crate::ledger::LedgerEntry;
 
 /// A charge a policy asked for, waiting in the outbox until executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +187,8 @@ pub struct Batch {
     pub notifications: Vec<Notification>,
     /// Calls rated, by account and call id; each may be rated once.
     pub rated_calls: Vec<(AccountId, String)>,
+    /// The ledger entries of the host's changes to money and minutes.
+    pub ledger: Vec<LedgerEntry>,
 }
 
 impl Batch {
@@ -207,6 +210,7 @@ impl Batch {
         self.fired.extend(other.fired);
         self.notifications.extend(other.notifications);
         self.rated_calls.extend(other.rated_calls);
+        self.ledger.extend(other.ledger);
     }
 }
 
@@ -277,6 +281,8 @@ pub trait Store: Send + Sync {
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError>;
     /// Every notice, in order.
     fn notifications(&self) -> Result<Vec<Notification>, StoreError>;
+    /// Every ledger entry, in order.
+    fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
 }
 
 /// The days since the epoch of a timestamp (UTC calendar day).
@@ -294,6 +300,7 @@ struct Tables {
     next_inbox_id: u64,
     charges: Vec<ChargeRecord>,
     notifications: Vec<Notification>,
+    ledger: Vec<LedgerEntry>,
     timers: BTreeMap<(Timestamp, u64), Timer>,
     timer_due: HashMap<u64, Timestamp>,
     timers_pending: HashMap<AccountId, usize>,
@@ -410,6 +417,7 @@ impl Tables {
             self.timers.insert((timer.due, id), timer);
         }
         self.notifications.extend(batch.notifications);
+        self.ledger.extend(batch.ledger);
         for (account, call) in batch.rated_calls {
             self.rated_calls.entry(account).or_default().insert(call);
         }
@@ -559,6 +567,10 @@ impl Store for MemoryStore {
 
     fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
         Ok(self.tables()?.notifications.clone())
+    }
+
+    fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self.tables()?.ledger.clone())
     }
 }
 

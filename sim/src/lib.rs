@@ -13,4 +13,5 @@ pub mod scenario;
 pub mod script;
 pub mod simulate;
 pub mod summary;
+pub mod vopr;
 pub mod workload;

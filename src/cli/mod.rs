@@ -6,6 +6,7 @@ mod check;
 pub mod output;
 mod replay;
 mod simulate;
+mod vopr;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Measure decision speed: usage events through a policy, each one timed.
     Bench(bench::BenchArgs),
+    /// Simulate the whole host under injected faults (lost answers, late and
+    /// repeated webhooks, store failures, crashes) for many seeds, checking
+    /// that nothing is charged twice, lost or stuck.
+    Vopr(vopr::VoprArgs),
 }
 
 /// Run a parsed command line.
@@ -48,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Check { file } => check::run(&file),
         Command::Simulate(args) => simulate::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Vopr(args) => vopr::run(&args),
     }
 }
 

@@ -534,10 +534,7 @@ fn a_million_wake_ups_get_sixteen_or_exhaust_the_budget() {
 /// `name` running the rogue policy after one call.
 fn timer_arena(name: &str) -> (Platform, AccountId) {
     let (engine, default) = shared();
-    let store = Arc::new(super::invariants::RecordingStore::new(
-        Arc::default(),
-        10_000,
-    ));
+    let store = Arc::new(super::invariants::recording_store(Arc::default(), 10_000));
     let platform = Platform::builder()
         .engine(engine.clone())
         .default_policy(Arc::clone(default))

@@ -28,10 +28,12 @@ use recharge_host::model::{
     AccountKind, AccountView, Answer, ChargeOutcome, Event, MinuteType, Purpose, QueryKind,
 };
 use recharge_host::{
-    Account, Batch, ChargeRecord, ChargeRequest, EventContext, HostError, MemoryStore, OutboxEntry,
-    Policy, PolicyFault, Store, StoreError, StoredInbox, StoredTimer, Verdict, rate_call, utc_day,
+    Account, Batch, ChargeRecord, ChargeRequest, EventContext, HostError, MemoryStore, Policy,
+    PolicyFault, StoreError, Verdict, rate_call, utc_day,
 };
 use rust_decimal::{Decimal, RoundingStrategy};
+
+use recharge_host::{HookedStore, StoreHooks};
 
 use super::*;
 
@@ -56,86 +58,44 @@ pub enum Entry {
 /// The log of a platform's decisions and commits.
 pub type Log = Arc<Mutex<Vec<Entry>>>;
 
-/// A memory store that logs every committed batch, and fails once more than
-/// its budget of timers have fired (so a clock that cannot get past an instant
-/// is an error, not a hung test).
-pub struct RecordingStore {
-    inner: MemoryStore,
+/// Hooks that log every committed batch, and fail commits once more than a
+/// budget of timers have fired (so a clock that cannot get past an instant is
+/// an error, not a hung test).
+pub struct Recording {
     log: Log,
     fired: AtomicUsize,
     timer_budget: usize,
 }
 
-impl RecordingStore {
-    /// A store logging to `log`, failing after `timer_budget` timers.
-    pub fn new(log: Log, timer_budget: usize) -> Self {
-        RecordingStore {
-            inner: MemoryStore::new(),
-            log,
-            fired: AtomicUsize::new(0),
-            timer_budget,
-        }
-    }
-}
-
-impl Store for RecordingStore {
-    fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.inner.account(id)
-    }
-    fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
-        self.inner.account_ids()
-    }
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        self.inner.commit(batch.clone())?;
-        self.log.lock().unwrap().push(Entry::Committed(batch));
-        Ok(())
-    }
-    fn key_used(&self, key: &str) -> Result<bool, StoreError> {
-        self.inner.key_used(key)
-    }
-    fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError> {
-        self.inner.call_rated(account, call)
-    }
-    fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
-        self.inner.pending_timers(account)
-    }
-    fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError> {
-        self.inner.timer_pending(account, tag)
-    }
-    fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
-        self.inner.auto_recharges_on(payer, day)
-    }
-    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.inner.outbox()
-    }
-    fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
-        self.inner.outbox_entry(key)
-    }
-    fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
-        self.inner.next_outbox(until)
-    }
-    fn inbox(&self) -> Result<Vec<StoredInbox>, StoreError> {
-        self.inner.inbox()
-    }
-    fn next_inbox(&self, until: Timestamp) -> Result<Option<StoredInbox>, StoreError> {
-        self.inner.next_inbox(until)
-    }
-    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
-        let next = self.inner.next_timer(until)?;
-        if next.is_some() && self.fired.fetch_add(1, Ordering::SeqCst) >= self.timer_budget {
+impl StoreHooks for Recording {
+    fn before_commit(&self, _batch: &Batch) -> Result<(), StoreError> {
+        if self.fired.load(Ordering::SeqCst) > self.timer_budget {
             return Err(StoreError::Backend(format!(
                 "over {} timers fired",
                 self.timer_budget
             )));
         }
-        Ok(next)
+        Ok(())
     }
-    fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
-        self.inner.charges()
+
+    fn after_commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        self.fired.fetch_add(batch.fired.len(), Ordering::SeqCst);
+        self.log
+            .lock()
+            .unwrap()
+            .push(Entry::Committed(batch.clone()));
+        Ok(())
     }
-    fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
-        self.inner.notifications()
-    }
+}
+
+/// A memory store logging to `log`, failing after `timer_budget` timers.
+pub fn recording_store(log: Log, timer_budget: usize) -> HookedStore<Recording> {
+    let hooks = Recording {
+        log,
+        fired: AtomicUsize::new(0),
+        timer_budget,
+    };
+    HookedStore::new(Arc::new(MemoryStore::new()), hooks)
 }
 
 /// A policy that logs each decision of the policy it wraps.
@@ -279,7 +239,7 @@ impl World {
                 log: Arc::clone(&log),
             }))
             .gateway(gateway.clone())
-            .store(Arc::new(RecordingStore::new(Arc::clone(&log), 100_000)))
+            .store(Arc::new(recording_store(Arc::clone(&log), 100_000)))
             .simulated_clock(JAN_1)
             .build()
             .unwrap();
@@ -576,6 +536,7 @@ fn is_host_batch(batch: &Batch) -> bool {
         inbox: batch.inbox.clone(),
         inbox_done: batch.inbox_done.clone(),
         notifications: batch.notifications.clone(),
+        ledger: batch.ledger.clone(),
         ..Batch::default()
     };
     *batch == host_only

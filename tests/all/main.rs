@@ -11,6 +11,7 @@ mod guardrails;
 mod host_failure;
 mod hostile;
 mod invariants;
+mod lifecycle;
 mod outbox;
 mod platform_input;
 mod refusals;
@@ -18,6 +19,7 @@ mod replay_properties;
 mod rules;
 mod scenarios;
 mod tenant;
+mod vopr;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

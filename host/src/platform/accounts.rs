@@ -8,6 +8,7 @@ use recharge_policy_sdk::model::AccountKind;
 use super::Platform;
 use crate::account::{Account, AccountId};
 use crate::error::{HostError, InvalidCommand};
+use crate::ledger::{Cause, LedgerEntry, Totals};
 use crate::store::{Batch, StoreError};
 
 pub(super) fn open(
@@ -87,10 +88,13 @@ pub(super) fn include_minutes(
                 .and_then(|seconds| held.checked_add(seconds))
                 .ok_or(InvalidCommand::TooManyMinutes)
         };
+        let before = Totals::held(&account);
         account.included_basic_seconds = add(account.included_basic_seconds, basic_minutes)?;
         account.included_premium_seconds = add(account.included_premium_seconds, premium_minutes)?;
+        let entry = LedgerEntry::between(&before, &account, Cause::Included, platform.now());
         platform.store.commit(Batch {
             updated: vec![account],
+            ledger: vec![entry],
             ..Batch::default()
         })?;
         Ok(())

@@ -27,6 +27,7 @@ use crate::capabilities::Guardrails;
 use crate::error::{HostError, InvalidCommand};
 use crate::gateway::{Gateway, GatewayAnswer};
 use crate::input::{check_amount, check_id, check_minutes, check_money, check_seconds};
+use crate::ledger::{Cause, LedgerEntry};
 use crate::policy::Policy;
 use crate::rating::rate_call;
 use crate::sandbox::PolicyEngine;
@@ -171,6 +172,12 @@ impl Platform {
         Ok(self.store.notifications()?)
     }
 
+    /// Every change the host made to money and minutes, with its cause, in
+    /// order: each account's balance and buckets are the sums of its entries.
+    pub fn ledger(&self) -> Result<Vec<LedgerEntry>, HostError> {
+        Ok(self.store.ledger()?)
+    }
+
     /// Open an account. A sub-account names its parent agency.
     pub fn open_account(
         &self,
@@ -237,7 +244,12 @@ impl Platform {
             // The rating is the host's fact: it commits whatever the policy
             // makes of the call.
             let rate = |ctx: &mut crate::capabilities::EventContext| {
-                let rated = rate_call(ctx.subject_mut(), seconds, minute_type, &rates)?;
+                let cause = Cause::Call(call.to_owned());
+                let rated = ctx
+                    .host_change(id, cause, |subject| {
+                        rate_call(subject, seconds, minute_type, &rates)
+                    })
+                    .ok_or(HostError::Internal("an event without its subject"))??;
                 Ok(Event::Usage(Usage {
                     seconds,
                     minute_type,

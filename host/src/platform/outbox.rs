@@ -21,6 +21,7 @@ use super::{EventReport, Platform};
 use crate::capabilities::EventContext;
 use crate::error::HostError;
 use crate::gateway::{GatewayAnswer, GatewayCharge, Settlement};
+use crate::ledger::Cause;
 use crate::store::{
     Batch, ChargeRecord, ChargeRequest, InboxItem, OutboxEntry, OutboxState, StoreError,
     StoredInbox,
@@ -303,27 +304,28 @@ impl Platform {
 /// sub-account's minutes for an allocation. The beneficiary is always an
 /// account of the requesting event (the host checked it at request time).
 fn credit(ctx: &mut EventContext, request: &ChargeRequest) -> Result<(), HostError> {
-    let beneficiary = ctx
-        .host_account_mut(&request.beneficiary())
-        .ok_or(HostError::Internal(
-            "a charge's beneficiary is not an account of its event",
-        ))?;
-    match &request.purpose {
-        Purpose::AutoRecharge | Purpose::TopUp => {
-            beneficiary.balance = beneficiary
-                .balance
-                .checked_add(request.amount)
-                .ok_or(HostError::Internal("a credit overflows the balance"))?;
+    let cause = Cause::Charge(request.key.clone());
+    let credited = ctx.host_change(&request.beneficiary(), cause, |beneficiary| {
+        match &request.purpose {
+            Purpose::AutoRecharge | Purpose::TopUp => {
+                beneficiary.balance = beneficiary
+                    .balance
+                    .checked_add(request.amount)
+                    .ok_or(HostError::Internal("a credit overflows the balance"))?;
+            }
+            Purpose::Allocation(purchase) => {
+                let seconds = |minutes: i64| minutes.checked_mul(60).unwrap_or(i64::MAX);
+                beneficiary.basic_seconds = beneficiary
+                    .basic_seconds
+                    .saturating_add(seconds(purchase.basic_minutes));
+                beneficiary.premium_seconds = beneficiary
+                    .premium_seconds
+                    .saturating_add(seconds(purchase.premium_minutes));
+            }
         }
-        Purpose::Allocation(purchase) => {
-            let seconds = |minutes: i64| minutes.checked_mul(60).unwrap_or(i64::MAX);
-            beneficiary.basic_seconds = beneficiary
-                .basic_seconds
-                .saturating_add(seconds(purchase.basic_minutes));
-            beneficiary.premium_seconds = beneficiary
-                .premium_seconds
-                .saturating_add(seconds(purchase.premium_minutes));
-        }
-    }
-    Ok(())
+        Ok(())
+    });
+    credited.ok_or(HostError::Internal(
+        "a charge's beneficiary is not an account of its event",
+    ))?
 }

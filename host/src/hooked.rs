@@ -1,0 +1,148 @@
+//! A store with hooks around another: the place to inject the failures a real
+//! backend has (a reset connection, a conflict, a crash before or after a
+//! commit applies) or to watch what the host commits, without writing a whole
+//! [`Store`] for it. Tests and the fault-injecting simulation use it; so can a
+//! platform testing its own embedding.
+
+use std::sync::Arc;
+
+use recharge_policy_sdk::model::Timestamp;
+
+use crate::account::{Account, AccountId};
+use crate::ledger::LedgerEntry;
+use crate::store::{
+    Batch, ChargeRecord, Notification, OutboxEntry, Store, StoreError, StoredInbox, StoredTimer,
+};
+
+/// Which kind of read a [`HookedStore`] is about to pass on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Read {
+    /// An account, or the list of account ids.
+    Accounts,
+    /// Whether an idempotency key was used.
+    KeyUsed,
+    /// Whether a call was rated.
+    CallRated,
+    /// A payer's auto-recharges on a day.
+    AutoRecharges,
+    /// The outbox.
+    Outbox,
+    /// The inbox.
+    Inbox,
+    /// Pending timers.
+    Timers,
+    /// Reports: settled charges, notices, the ledger.
+    Reports,
+}
+
+/// What a [`HookedStore`] asks around each call it passes on. Every hook lets
+/// the call through by default.
+pub trait StoreHooks: Send + Sync {
+    /// Before a read; an error fails the read.
+    fn before_read(&self, _read: Read) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Before a commit; an error fails it with nothing applied.
+    fn before_commit(&self, _batch: &Batch) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// After a commit applied; an error fails the call although the batch
+    /// applied (the host crashed before it learnt so).
+    fn after_commit(&self, _batch: &Batch) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A store that asks its hooks around every call to another store.
+pub struct HookedStore<H> {
+    inner: Arc<dyn Store>,
+    hooks: H,
+}
+
+impl<H: StoreHooks> HookedStore<H> {
+    /// `inner` behind `hooks`.
+    pub fn new(inner: Arc<dyn Store>, hooks: H) -> Self {
+        HookedStore { inner, hooks }
+    }
+
+    /// The hooks.
+    pub fn hooks(&self) -> &H {
+        &self.hooks
+    }
+
+    /// The store behind the hooks, untouched by them.
+    pub fn inner(&self) -> &Arc<dyn Store> {
+        &self.inner
+    }
+
+    fn read<T>(
+        &self,
+        read: Read,
+        call: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.hooks.before_read(read)?;
+        call(&*self.inner)
+    }
+}
+
+impl<H: StoreHooks> Store for HookedStore<H> {
+    fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        self.read(Read::Accounts, |store| store.account(id))
+    }
+    fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
+        self.read(Read::Accounts, |store| store.account_ids())
+    }
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.hooks.before_commit(&batch)?;
+        let committed = batch.clone();
+        self.inner.commit(batch)?;
+        self.hooks.after_commit(&committed)
+    }
+    fn key_used(&self, key: &str) -> Result<bool, StoreError> {
+        self.read(Read::KeyUsed, |store| store.key_used(key))
+    }
+    fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError> {
+        self.read(Read::CallRated, |store| store.call_rated(account, call))
+    }
+    fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
+        self.read(Read::AutoRecharges, |store| {
+            store.auto_recharges_on(payer, day)
+        })
+    }
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.read(Read::Outbox, |store| store.outbox())
+    }
+    fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        self.read(Read::Outbox, |store| store.outbox_entry(key))
+    }
+    fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
+        self.read(Read::Outbox, |store| store.next_outbox(until))
+    }
+    fn inbox(&self) -> Result<Vec<StoredInbox>, StoreError> {
+        self.read(Read::Inbox, |store| store.inbox())
+    }
+    fn next_inbox(&self, until: Timestamp) -> Result<Option<StoredInbox>, StoreError> {
+        self.read(Read::Inbox, |store| store.next_inbox(until))
+    }
+    fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
+        self.read(Read::Timers, |store| store.pending_timers(account))
+    }
+    fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError> {
+        self.read(Read::Timers, |store| store.timer_pending(account, tag))
+    }
+    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
+        self.read(Read::Timers, |store| store.next_timer(until))
+    }
+    fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
+        self.read(Read::Reports, |store| store.charges())
+    }
+    fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+        self.read(Read::Reports, |store| store.notifications())
+    }
+    fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.read(Read::Reports, |store| store.ledger())
+    }
+}
