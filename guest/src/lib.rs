@@ -2,7 +2,7 @@
 //!
 //! The rules live in a pure core, [`policy`], that talks to the host only through
 //! the SDK's [`Capabilities`](recharge_policy_sdk::Capabilities). On `wasm32` the
-//! crate exports the `recharge:policy/policy@0.1.0` interface through the SDK's
+//! crate exports the `recharge:policy/policy@0.2.0` interface through the SDK's
 //! adapter; natively it is an ordinary library, so the host can run the very same
 //! core as a speed baseline and as its fallback.
 //!
