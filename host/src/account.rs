@@ -8,7 +8,9 @@ use recharge_policy_sdk::model::{AccountKind, Snapshot, Status};
 use rust_decimal::Decimal;
 
 /// An account's id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct AccountId(pub String);
 
 impl AccountId {
@@ -36,7 +38,7 @@ impl From<&str> for AccountId {
 pub type PolicyId = std::sync::Arc<str>;
 
 /// An account and everything the host knows of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     /// The account's id.
     pub id: AccountId,

@@ -17,7 +17,7 @@ use crate::store::{
 /// Which kind of read a [`HookedStore`] is about to pass on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Read {
+pub enum StoreRead {
     /// An account, or the list of account ids.
     Accounts,
     /// Whether an idempotency key was used.
@@ -40,7 +40,7 @@ pub enum Read {
 /// the call through by default.
 pub trait StoreHooks: Send + Sync {
     /// Before a read; an error fails the read.
-    fn before_read(&self, _read: Read) -> Result<(), StoreError> {
+    fn before_read(&self, _read: StoreRead) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -80,7 +80,7 @@ impl<H: StoreHooks> HookedStore<H> {
 
     fn read<T>(
         &self,
-        read: Read,
+        read: StoreRead,
         call: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.hooks.before_read(read)?;
@@ -90,10 +90,10 @@ impl<H: StoreHooks> HookedStore<H> {
 
 impl<H: StoreHooks> Store for HookedStore<H> {
     fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.read(Read::Accounts, |store| store.account(id))
+        self.read(StoreRead::Accounts, |store| store.account(id))
     }
     fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
-        self.read(Read::Accounts, |store| store.account_ids())
+        self.read(StoreRead::Accounts, |store| store.account_ids())
     }
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         self.hooks.before_commit(&batch)?;
@@ -102,47 +102,49 @@ impl<H: StoreHooks> Store for HookedStore<H> {
         self.hooks.after_commit(&committed)
     }
     fn key_used(&self, key: &str) -> Result<bool, StoreError> {
-        self.read(Read::KeyUsed, |store| store.key_used(key))
+        self.read(StoreRead::KeyUsed, |store| store.key_used(key))
     }
     fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError> {
-        self.read(Read::CallRated, |store| store.call_rated(account, call))
+        self.read(StoreRead::CallRated, |store| {
+            store.call_rated(account, call)
+        })
     }
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
-        self.read(Read::AutoRecharges, |store| {
+        self.read(StoreRead::AutoRecharges, |store| {
             store.auto_recharges_on(payer, day)
         })
     }
     fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.read(Read::Outbox, |store| store.outbox())
+        self.read(StoreRead::Outbox, |store| store.outbox())
     }
     fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
-        self.read(Read::Outbox, |store| store.outbox_entry(key))
+        self.read(StoreRead::Outbox, |store| store.outbox_entry(key))
     }
     fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
-        self.read(Read::Outbox, |store| store.next_outbox(until))
+        self.read(StoreRead::Outbox, |store| store.next_outbox(until))
     }
     fn inbox(&self) -> Result<Vec<StoredInbox>, StoreError> {
-        self.read(Read::Inbox, |store| store.inbox())
+        self.read(StoreRead::Inbox, |store| store.inbox())
     }
     fn next_inbox(&self, until: Timestamp) -> Result<Option<StoredInbox>, StoreError> {
-        self.read(Read::Inbox, |store| store.next_inbox(until))
+        self.read(StoreRead::Inbox, |store| store.next_inbox(until))
     }
     fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
-        self.read(Read::Timers, |store| store.pending_timers(account))
+        self.read(StoreRead::Timers, |store| store.pending_timers(account))
     }
     fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError> {
-        self.read(Read::Timers, |store| store.timer_pending(account, tag))
+        self.read(StoreRead::Timers, |store| store.timer_pending(account, tag))
     }
     fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
-        self.read(Read::Timers, |store| store.next_timer(until))
+        self.read(StoreRead::Timers, |store| store.next_timer(until))
     }
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
-        self.read(Read::Reports, |store| store.charges())
+        self.read(StoreRead::Reports, |store| store.charges())
     }
     fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
-        self.read(Read::Reports, |store| store.notifications())
+        self.read(StoreRead::Reports, |store| store.notifications())
     }
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.read(Read::Reports, |store| store.ledger())
+        self.read(StoreRead::Reports, |store| store.ledger())
     }
 }

@@ -9,7 +9,9 @@ use rust_decimal::Decimal;
 use crate::account::{Account, AccountId};
 
 /// Why money or minutes moved.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Cause {
     /// A call was rated (its id).
     Call(String),
@@ -20,7 +22,7 @@ pub enum Cause {
 }
 
 /// One change to an account's money and minutes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LedgerEntry {
     /// When.
     pub at: Timestamp,

@@ -13,6 +13,7 @@ mod platform;
 mod policy;
 mod rating;
 mod sandbox;
+mod sqlite;
 mod store;
 mod tenants;
 
@@ -23,7 +24,7 @@ pub use gateway::{
     BadBehavior, CardBehavior, CardCharge, Gateway, GatewayAnswer, GatewayCharge, Settlement,
     SimulatedGateway, Unknown, Webhook,
 };
-pub use hooked::{HookedStore, Read, StoreHooks};
+pub use hooked::{HookedStore, StoreHooks, StoreRead};
 pub use ledger::{Cause, LedgerEntry, Totals};
 pub use platform::{EventReport, Platform, PlatformBuilder, default_rates, money};
 pub use policy::{NativePolicy, Policy, PolicyFault, Verdict};
@@ -31,6 +32,7 @@ pub use rating::{Rated, RatingError, rate_call};
 pub use sandbox::{
     ContractVersion, Interfaces, Limits, LoadError, PolicyEngine, Profile, WasmPolicy,
 };
+pub use sqlite::SqliteStore;
 pub use store::{
     Batch, ChargeRecord, ChargeRequest, InboxItem, MemoryStore, Notification, OutboxEntry,
     OutboxState, Store, StoreError, StoredInbox, StoredTimer, Timer, utc_day,

@@ -15,7 +15,7 @@ use crate::account::{Account, AccountId};
 use crate::ledger::LedgerEntry;
 
 /// A charge a policy asked for, waiting in the outbox until executed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChargeRequest {
     /// The idempotency key the gateway sees: the host's, derived from the payer,
     /// the policy and the policy's own key (H3), so no policy can collide with,
@@ -48,7 +48,7 @@ impl ChargeRequest {
 }
 
 /// Where a charge stands in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OutboxState {
     /// Committed, not submitted yet.
     Queued,
@@ -70,7 +70,7 @@ pub enum OutboxState {
 }
 
 /// A charge in the outbox and where it stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OutboxEntry {
     /// The charge.
     pub request: ChargeRequest,
@@ -90,7 +90,7 @@ impl OutboxEntry {
 }
 
 /// One charge attempt, settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChargeRecord {
     /// When it was attempted (first submitted to the gateway).
     pub at: Timestamp,
@@ -108,7 +108,7 @@ pub struct ChargeRecord {
 
 /// A settled charge's outcome that its policy has not handled yet (it faulted):
 /// kept in the store and offered again at `due` until a policy handles it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InboxItem {
     /// The account whose policy must hear of it.
     pub account: AccountId,
@@ -130,7 +130,7 @@ pub struct StoredInbox {
 }
 
 /// A notice delivered to an account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Notification {
     /// When it was sent.
     pub at: Timestamp,

@@ -8,6 +8,7 @@ pub type Timestamp = i64;
 
 /// What an account is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AccountKind {
     /// A direct customer with its own wallet.
     User,
@@ -19,6 +20,7 @@ pub enum AccountKind {
 
 /// Whether an account may take calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Status {
     /// Serving normally.
     Active,
@@ -28,6 +30,7 @@ pub enum Status {
 
 /// The two kinds of call minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum MinuteType {
     /// Basic minutes.
     Basic,
@@ -37,6 +40,7 @@ pub enum MinuteType {
 
 /// Per-minute prices in force, USD per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rates {
     /// Price of one basic minute.
     pub basic: Decimal,
@@ -89,6 +93,7 @@ impl Snapshot {
 
 /// Auto-recharge mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Mode {
     /// Charge a multiple of the amount, enough to reach the threshold.
     #[default]
@@ -99,6 +104,7 @@ pub enum Mode {
 
 /// Auto-recharge settings as an account saves and reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AutoRechargeSettings {
     /// Whether auto-recharge is on.
     pub enabled: bool,
@@ -116,6 +122,7 @@ pub struct AutoRechargeSettings {
 
 /// A monthly minute allocation for a sub-account, paid by its agency.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AllocationSettings {
     /// Whole basic minutes bought each month.
     pub basic_minutes: i64,
@@ -145,6 +152,7 @@ pub struct AccountView {
 
 /// Minutes bought by an allocation charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MinutePurchase {
     /// The sub-account receiving the minutes.
     pub beneficiary: String,
@@ -156,6 +164,7 @@ pub struct MinutePurchase {
 
 /// What a charge is for; the host credits a succeeded charge by it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Purpose {
     /// Automatic refill of the payer's wallet.
     AutoRecharge,
@@ -167,6 +176,7 @@ pub enum Purpose {
 
 /// How a charge ended at the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ChargeOutcome {
     /// Paid and credited by the host.
     Succeeded,
@@ -261,6 +271,7 @@ pub struct Usage {
 
 /// The outcome of a charge the policy requested.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PaymentOutcome {
     /// The charge's idempotency key.
     pub key: String,

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use recharge_sim::vopr::{self, DEFAULT_STEPS, Shared};
+use recharge_sim::vopr::{self, Backing, DEFAULT_STEPS, Shared};
 
 use super::output;
 
@@ -27,6 +27,10 @@ pub struct VoprArgs {
     /// Threads (each runs whole seeds); the machine's cores by default.
     #[arg(long)]
     threads: Option<usize>,
+    /// Keep each seed's state in a SQLite file in this folder instead of
+    /// memory (removed once the seed passed).
+    #[arg(long, value_name = "DIR")]
+    sqlite: Option<std::path::PathBuf>,
 }
 
 /// Run the seeds; fail (exit 2) if any broke an invariant, printing each with
@@ -51,14 +55,34 @@ pub fn run(args: &VoprArgs) -> anyhow::Result<()> {
     let shared = Shared::new(super::cache_dir()).context("starting the engine")?;
     let started = Instant::now();
     let progress = |done: u64| eprintln!("vopr: {done} of {count} seeds");
-    let summary = vopr::run_seeds(&shared, first..end, args.steps, threads, &progress);
+    let backing = match &args.sqlite {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
+            Backing::Sqlite(dir.clone())
+        }
+        None => Backing::Memory,
+    };
+    let summary = vopr::run_seeds_on(
+        &shared,
+        &backing,
+        first..end,
+        args.steps,
+        threads,
+        &progress,
+    );
     let took = started.elapsed().as_secs_f64();
     let stats = &summary.stats;
     output::print_text(&format!(
-        "vopr: {} seeds ({}..{}), {} commands each, {} threads, {:.1} s\n  violations     {}\n  decisions      {}\n  restarts       {} ({} crashes injected, {} between commands)\n  store faults   {}\n  lost answers   {}\n  policy faults  {}\n  webhooks       {}\n  card charges   {} ({}.{:02} USD)\n  probes         {}\n",
+        "vopr: {} seeds ({}..{}) on {}, {} commands each, {} threads, {:.1} s\n  violations     {}\n  decisions      {}\n  restarts       {} ({} crashes injected, {} between commands)\n  store faults   {}\n  lost answers   {}\n  policy faults  {}\n  webhooks       {}\n  card charges   {} ({}.{:02} USD)\n  probes         {}\n",
         summary.seeds,
         first,
         end,
+        if args.sqlite.is_some() {
+            "SQLite files"
+        } else {
+            "memory"
+        },
         args.steps,
         threads,
         took,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use recharge_host::model::{AccountKind, MinuteType};
 use recharge_host::{HostError, QUARANTINE_AFTER, StoreError};
 
-use recharge_host::{HookedStore, MemoryStore, Read, StoreHooks};
+use recharge_host::{HookedStore, MemoryStore, StoreHooks, StoreRead};
 
 use super::*;
 
@@ -19,8 +19,11 @@ struct Flaky {
 }
 
 impl StoreHooks for Flaky {
-    fn before_read(&self, read: Read) -> Result<(), StoreError> {
-        let asked_by_a_policy = matches!(read, Read::KeyUsed | Read::AutoRecharges | Read::Timers);
+    fn before_read(&self, read: StoreRead) -> Result<(), StoreError> {
+        let asked_by_a_policy = matches!(
+            read,
+            StoreRead::KeyUsed | StoreRead::AutoRecharges | StoreRead::Timers
+        );
         if asked_by_a_policy && self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("connection reset".into()));
         }

@@ -18,6 +18,7 @@ mod refusals;
 mod replay_properties;
 mod rules;
 mod scenarios;
+mod stores;
 mod tenant;
 mod vopr;
 

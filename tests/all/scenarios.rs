@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use recharge_host::{ContractVersion, Platform, Policy};
+use recharge_host::{ContractVersion, Platform, Policy, SqliteStore, Store};
 use recharge_sim::replay::replay_file;
 use recharge_sim::report::Document;
 use serde::Serialize;
@@ -49,6 +49,15 @@ fn replay_on(script: &Path, policy: Arc<dyn Policy>) -> Result<Document, String>
     let builder = Platform::builder()
         .engine(shared().0.clone())
         .default_policy(policy);
+    replay_file(script, builder).map_err(|err| format!("replay failed: {err}"))
+}
+
+/// Replay a script on the default policy with `store`.
+fn replay_in(script: &Path, store: Arc<dyn Store>) -> Result<Document, String> {
+    let builder = Platform::builder()
+        .engine(shared().0.clone())
+        .default_policy(Arc::clone(&shared().1))
+        .store(store);
     replay_file(script, builder).map_err(|err| format!("replay failed: {err}"))
 }
 
@@ -160,6 +169,31 @@ fn a_0_1_0_component_built_before_0_2_0_still_loads_and_behaves_as_before() {
         assert!(kinds(&new).contains(&"payment_action_required".to_owned()));
         assert!(!kinds(&old).contains(&"payment_action_required".to_owned()));
         assert!(kinds(&old).contains(&"recharge_failed".to_owned()));
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n\n"));
+}
+
+/// The same documents on the durable store: every golden scenario replayed on
+/// a fresh SQLite file gives its expected document.
+#[test]
+fn golden_scenarios_give_the_same_documents_on_sqlite() {
+    let dir = workspace()
+        .join("target")
+        .join("test-stores")
+        .join("golden");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut differ = Vec::new();
+    for script in scripts() {
+        let name = script.file_stem().unwrap().to_string_lossy().into_owned();
+        let path = dir.join(format!("{name}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        let document = replay_in(&script, store).unwrap();
+        if let Err(detail) = compare(&script, document, false) {
+            differ.push(format!("=== {name} on sqlite\n{detail}"));
+        }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n\n"));
 }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use recharge_sim::vopr::{DEFAULT_STEPS, Shared, run_seed, run_seeds};
+use recharge_host::SqliteStore;
+use recharge_sim::vopr::{DEFAULT_STEPS, Shared, run_seed, run_seed_on, run_seeds};
 
 use super::shared;
 
@@ -44,4 +45,28 @@ fn a_seed_replays_exactly() {
     let again = run_seed(&shared, 4_242, DEFAULT_STEPS).unwrap();
     assert_eq!(first, again);
     assert!(first.decisions > 0);
+}
+
+/// The same invariants on the durable store: seeds run on SQLite files, behind
+/// the same injected faults (crashes before and after a commit applies, lost
+/// answers, late webhooks), break none, and give what they give in memory.
+#[test]
+fn seeds_on_sqlite_break_no_invariant_and_match_memory() {
+    let shared = world();
+    let dir = super::workspace()
+        .join("target")
+        .join("test-stores")
+        .join("vopr");
+    std::fs::create_dir_all(&dir).unwrap();
+    for seed in 0..24 {
+        let path = dir.join(format!("seed-{seed}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let on_sqlite =
+            run_seed_on(&shared, seed, DEFAULT_STEPS, store).unwrap_or_else(|v| panic!("{v}"));
+        let in_memory = run_seed(&shared, seed, DEFAULT_STEPS).unwrap();
+        assert_eq!(on_sqlite, in_memory, "seed {seed}");
+    }
 }

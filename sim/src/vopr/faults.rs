@@ -10,9 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recharge_host::model::{AccountView, Answer, Event, QueryKind};
 use recharge_host::{
-    AccountId, Batch, EventContext, Gateway, GatewayAnswer, GatewayCharge, HookedStore,
-    MemoryStore, Policy, PolicyFault, Read, SimulatedGateway, StoreError, StoreHooks, Unknown,
-    Verdict,
+    AccountId, Batch, EventContext, Gateway, GatewayAnswer, GatewayCharge, HookedStore, Policy,
+    PolicyFault, SimulatedGateway, Store, StoreError, StoreHooks, StoreRead, Unknown, Verdict,
 };
 
 /// How often each fault strikes, per million chances.
@@ -124,13 +123,13 @@ pub struct Crashing {
 /// A memory store with the failures of [`Crashing`].
 pub type FaultyStore = HookedStore<Crashing>;
 
-/// An empty store failing with `faults`.
-pub fn faulty_store(faults: Arc<Faults>) -> FaultyStore {
+/// `inner` (an empty store) failing with `faults`.
+pub fn faulty_store(inner: Arc<dyn Store>, faults: Arc<Faults>) -> FaultyStore {
     let hooks = Crashing {
         faults,
         crashed: AtomicBool::new(false),
     };
-    HookedStore::new(Arc::new(MemoryStore::new()), hooks)
+    HookedStore::new(inner, hooks)
 }
 
 impl Crashing {
@@ -159,9 +158,9 @@ impl Crashing {
 }
 
 impl StoreHooks for Crashing {
-    fn before_read(&self, read: Read) -> Result<(), StoreError> {
+    fn before_read(&self, read: StoreRead) -> Result<(), StoreError> {
         // The checker reads reports whatever became of the host.
-        if read == Read::Reports {
+        if read == StoreRead::Reports {
             return Ok(());
         }
         self.alive()

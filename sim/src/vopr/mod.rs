@@ -21,7 +21,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use recharge_host::{DEFAULT_POLICY, HostError, Limits, Policy, PolicyEngine};
+use recharge_host::{DEFAULT_POLICY, HostError, Limits, MemoryStore, Policy, PolicyEngine, Store};
 
 use self::world::World;
 
@@ -109,21 +109,32 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} step {}: {} (reproduce: cargo run --release -- vopr --seed {} --steps {})",
+            "seed {} step {}: {} (reproduce: cargo run --release -- vopr --seed {} --steps {}, with --sqlite DIR if it ran on SQLite)",
             self.seed, self.step, self.what, self.seed, self.steps
         )
     }
 }
 
-/// Run one seed for `steps` commands, then its liveness phase.
+/// Run one seed for `steps` commands, then its liveness phase, on a memory
+/// store.
 pub fn run_seed(shared: &Shared, seed: u64, steps: usize) -> Result<Stats, Violation> {
+    run_seed_on(shared, seed, steps, Arc::new(MemoryStore::new()))
+}
+
+/// Run one seed on `store` (empty): any backend, behind the injected faults.
+pub fn run_seed_on(
+    shared: &Shared,
+    seed: u64,
+    steps: usize,
+    store: Arc<dyn Store>,
+) -> Result<Stats, Violation> {
     let violation = |(step, what): (usize, String)| Violation {
         seed,
         step,
         what,
         steps,
     };
-    let mut world = World::new(shared, seed).map_err(violation)?;
+    let mut world = World::new(shared, seed, store).map_err(violation)?;
     world.run(steps).map_err(violation)?;
     Ok(world.stats())
 }
@@ -139,10 +150,63 @@ pub struct Summary {
     pub violations: Vec<Violation>,
 }
 
+/// Where each seed keeps its state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Backing {
+    /// A memory store.
+    #[default]
+    Memory,
+    /// A SQLite file per seed in this folder (`seed-N.db`, removed once the
+    /// seed passed; a failing seed's file is kept to look at).
+    Sqlite(std::path::PathBuf),
+}
+
+impl Backing {
+    /// A fresh store for `seed`.
+    fn open(&self, seed: u64) -> Result<Arc<dyn Store>, String> {
+        match self {
+            Backing::Memory => Ok(Arc::new(MemoryStore::new())),
+            Backing::Sqlite(dir) => {
+                let path = self.path(dir, seed);
+                self.remove(seed);
+                let store = recharge_host::SqliteStore::open(&path)
+                    .map_err(|err| format!("{}: {err}", path.display()))?;
+                Ok(Arc::new(store))
+            }
+        }
+    }
+
+    fn path(&self, dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
+        dir.join(format!("seed-{seed}.db"))
+    }
+
+    /// Remove a seed's files, if it has any.
+    fn remove(&self, seed: u64) {
+        if let Backing::Sqlite(dir) = self {
+            let path = self.path(dir, seed);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+}
+
 /// Run `seeds` on `threads` threads (each seed on one thread, alone), calling
 /// `progress` with the number of seeds done now and then.
 pub fn run_seeds(
     shared: &Shared,
+    seeds: Range<u64>,
+    steps: usize,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Summary {
+    run_seeds_on(shared, &Backing::Memory, seeds, steps, threads, progress)
+}
+
+/// [`run_seeds`] with each seed's state in `backing`.
+pub fn run_seeds_on(
+    shared: &Shared,
+    backing: &Backing,
     seeds: Range<u64>,
     steps: usize,
     threads: usize,
@@ -161,8 +225,20 @@ pub fn run_seeds(
                         if seed >= seeds.end {
                             break summary;
                         }
-                        match run_seed(shared, seed, steps) {
-                            Ok(stats) => summary.stats.add(&stats),
+                        let ran = backing
+                            .open(seed)
+                            .map_err(|what| Violation {
+                                seed,
+                                step: 0,
+                                steps,
+                                what,
+                            })
+                            .and_then(|store| run_seed_on(shared, seed, steps, store));
+                        match ran {
+                            Ok(stats) => {
+                                summary.stats.add(&stats);
+                                backing.remove(seed);
+                            }
                             Err(violation) => summary.violations.push(violation),
                         }
                         summary.seeds += 1;

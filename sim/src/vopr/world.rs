@@ -13,7 +13,7 @@ use recharge_host::model::{
 };
 use recharge_host::{
     AccountId, CardBehavior, EventReport, GatewayAnswer, HostError, Platform, Settlement,
-    SimulatedGateway,
+    SimulatedGateway, Store,
 };
 use rust_decimal::Decimal;
 
@@ -78,12 +78,12 @@ pub struct World<'a> {
 pub type Broken = (usize, String);
 
 impl<'a> World<'a> {
-    /// A world for `seed`: a few users, agencies and sub-accounts with cards,
+    /// A world for `seed` on `store` (empty): a few users, agencies and sub-accounts with cards,
     /// some of them under the flaky tenant policy.
-    pub fn new(shared: &'a Shared, seed: u64) -> Result<Self, Broken> {
+    pub fn new(shared: &'a Shared, seed: u64, store: Arc<dyn Store>) -> Result<Self, Broken> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let faults = Arc::new(Faults::new(seed, FaultRates::default()));
-        let store = Arc::new(faulty_store(Arc::clone(&faults)));
+        let store = Arc::new(faulty_store(store, Arc::clone(&faults)));
         let network = Arc::new(SimulatedGateway::new());
         let gateway = Arc::new(FaultyGateway::new(
             Arc::clone(&network),

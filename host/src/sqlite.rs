@@ -1,0 +1,518 @@
+//! [`SqliteStore`]: the embedded durable store, one SQLite file (bundled
+//! SQLite through rusqlite) in WAL mode. Every [`Batch`] is one immediate
+//! transaction, synchronous to disk before it returns, so a `kill -9` at any
+//! point loses no committed event. Versioned migrations run at open.
+//!
+//! Records are kept as JSON (money as decimal strings) beside the columns that
+//! are looked up: account ids, idempotency keys, call ids, due times.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use recharge_policy_sdk::model::{Purpose, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::account::{Account, AccountId};
+use crate::ledger::LedgerEntry;
+use crate::store::{
+    Batch, ChargeRecord, InboxItem, Notification, OutboxEntry, OutboxState, Store, StoreError,
+    StoredInbox, StoredTimer, Timer, utc_day,
+};
+
+/// The schema, one migration a step; `PRAGMA user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE used_keys (key TEXT PRIMARY KEY);
+    CREATE TABLE rated_calls (
+        account TEXT NOT NULL,
+        call TEXT NOT NULL,
+        PRIMARY KEY (account, call)
+    );
+    CREATE TABLE auto_recharges (
+        payer TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (payer, day)
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        entry TEXT NOT NULL,
+        due INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox (due, seq);
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        item TEXT NOT NULL,
+        due INTEGER NOT NULL
+    );
+    CREATE INDEX inbox_due ON inbox (due, id);
+    CREATE TABLE timers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        due INTEGER NOT NULL,
+        account TEXT NOT NULL,
+        tag INTEGER NOT NULL,
+        UNIQUE (account, tag)
+    );
+    CREATE INDEX timers_due ON timers (due, id);
+    CREATE TABLE charges (seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
+    CREATE TABLE notifications (seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
+    CREATE TABLE ledger (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX ledger_account ON ledger (account, seq);
+"#];
+
+/// The store in one SQLite file.
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("sqlite: {error}"))
+}
+
+fn encode(value: &impl Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|err| backend(format!("a stored record does not read back: {err}")))
+}
+
+/// A timer's tag as SQLite stores integers (the same 64 bits).
+fn tag_column(tag: u64) -> i64 {
+    tag as i64
+}
+
+impl SqliteStore {
+    /// Open (or create) the store at `path`, applying the migrations it lacks.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let connection = Connection::open(path).map_err(backend)?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        // Every commit reaches the disk before it returns.
+        connection
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        migrate(&connection)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    /// How many migrations the file has had.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.with(|connection| {
+            connection
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(backend)
+        })
+    }
+
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self
+            .connection
+            .lock()
+            .map_err(|_| StoreError::Backend("sqlite: connection lock poisoned".into()))?;
+        work(&mut connection)
+    }
+
+    fn records<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+            let rows = statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(backend)?;
+            rows.map(|row| decode(&row.map_err(backend)?)).collect()
+        })
+    }
+
+    fn exists(&self, sql: &str, params: impl rusqlite::Params) -> Result<bool, StoreError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+            statement.exists(params).map_err(backend)
+        })
+    }
+}
+
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let done: u32 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(backend)?;
+    let done = done as usize;
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "sqlite: the file has schema version {done}, newer than this host's {}",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
+        let version = index + 1;
+        connection
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {version}; COMMIT;"
+            ))
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Apply a batch inside `tx`, checking as the memory store does: accounts to
+/// create must not exist, updated accounts must be at the version read, keys
+/// must be new, charges to settle or update must be in the outbox.
+fn apply(tx: &Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
+    for account in batch.created {
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM accounts WHERE id = ?1")
+            .and_then(|mut statement| statement.exists([account.id.as_str()]))
+            .map_err(backend)?;
+        if exists {
+            return Err(StoreError::Exists(account.id));
+        }
+        let record = encode(&account)?;
+        tx.prepare_cached("INSERT INTO accounts (id, version, record) VALUES (?1, ?2, ?3)")
+            .and_then(|mut statement| {
+                statement.execute(params![account.id.as_str(), account.version as i64, record])
+            })
+            .map_err(backend)?;
+    }
+    for mut account in batch.updated {
+        let stored: Option<i64> = tx
+            .prepare_cached("SELECT version FROM accounts WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([account.id.as_str()], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(backend)?;
+        if stored != Some(account.version as i64) {
+            return Err(StoreError::Conflict(account.id));
+        }
+        account.version += 1;
+        let record = encode(&account)?;
+        tx.prepare_cached("UPDATE accounts SET version = ?2, record = ?3 WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement.execute(params![account.id.as_str(), account.version as i64, record])
+            })
+            .map_err(backend)?;
+    }
+    for charge in batch.charges {
+        let inserted = tx
+            .prepare_cached("INSERT OR IGNORE INTO used_keys (key) VALUES (?1)")
+            .and_then(|mut statement| statement.execute([charge.key.as_str()]))
+            .map_err(backend)?;
+        if inserted == 0 {
+            return Err(StoreError::DuplicateKey(charge.key));
+        }
+        if charge.purpose == Purpose::AutoRecharge {
+            tx.prepare_cached(
+                "INSERT INTO auto_recharges (payer, day, count) VALUES (?1, ?2, 1)
+                 ON CONFLICT (payer, day) DO UPDATE SET count = count + 1",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![charge.payer.as_str(), utc_day(charge.requested_at)])
+            })
+            .map_err(backend)?;
+        }
+        let due = charge.requested_at;
+        let key = charge.key.clone();
+        let entry = encode(&OutboxEntry {
+            request: charge,
+            state: OutboxState::Queued,
+        })?;
+        tx.prepare_cached("INSERT INTO outbox (key, entry, due) VALUES (?1, ?2, ?3)")
+            .and_then(|mut statement| statement.execute(params![key, entry, due]))
+            .map_err(backend)?;
+    }
+    for (key, state) in batch.submitted {
+        let Some(mut entry) = outbox_entry(tx, &key)? else {
+            return Err(StoreError::NotPending(key));
+        };
+        entry.state = state;
+        let due = entry.due();
+        let entry = encode(&entry)?;
+        tx.prepare_cached("UPDATE outbox SET entry = ?2, due = ?3 WHERE key = ?1")
+            .and_then(|mut statement| statement.execute(params![key, entry, due]))
+            .map_err(backend)?;
+    }
+    for record in batch.settled {
+        let removed = tx
+            .prepare_cached("DELETE FROM outbox WHERE key = ?1")
+            .and_then(|mut statement| statement.execute([record.request.key.as_str()]))
+            .map_err(backend)?;
+        if removed == 0 {
+            return Err(StoreError::NotPending(record.request.key));
+        }
+        insert_record(tx, "INSERT INTO charges (record) VALUES (?1)", &record)?;
+    }
+    for id in batch.inbox_done {
+        tx.prepare_cached("DELETE FROM inbox WHERE id = ?1")
+            .and_then(|mut statement| statement.execute([id as i64]))
+            .map_err(backend)?;
+    }
+    for item in batch.inbox {
+        let due = item.due;
+        let item = encode(&item)?;
+        tx.prepare_cached("INSERT INTO inbox (item, due) VALUES (?1, ?2)")
+            .and_then(|mut statement| statement.execute(params![item, due]))
+            .map_err(backend)?;
+    }
+    for id in batch.fired {
+        tx.prepare_cached("DELETE FROM timers WHERE id = ?1")
+            .and_then(|mut statement| statement.execute([id as i64]))
+            .map_err(backend)?;
+    }
+    for timer in batch.timers {
+        // A wake-up asked for again with the same tag replaces the pending one.
+        tx.prepare_cached("DELETE FROM timers WHERE account = ?1 AND tag = ?2")
+            .and_then(|mut statement| {
+                statement.execute(params![timer.account.as_str(), tag_column(timer.tag)])
+            })
+            .map_err(backend)?;
+        tx.prepare_cached("INSERT INTO timers (due, account, tag) VALUES (?1, ?2, ?3)")
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    timer.due,
+                    timer.account.as_str(),
+                    tag_column(timer.tag)
+                ])
+            })
+            .map_err(backend)?;
+    }
+    for notice in &batch.notifications {
+        insert_record(tx, "INSERT INTO notifications (record) VALUES (?1)", notice)?;
+    }
+    for (account, call) in batch.rated_calls {
+        tx.prepare_cached("INSERT OR IGNORE INTO rated_calls (account, call) VALUES (?1, ?2)")
+            .and_then(|mut statement| statement.execute(params![account.as_str(), call]))
+            .map_err(backend)?;
+    }
+    for entry in &batch.ledger {
+        let record = encode(entry)?;
+        tx.prepare_cached("INSERT INTO ledger (account, record) VALUES (?1, ?2)")
+            .and_then(|mut statement| statement.execute(params![entry.account.as_str(), record]))
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn insert_record(
+    tx: &Transaction<'_>,
+    sql: &str,
+    record: &impl Serialize,
+) -> Result<(), StoreError> {
+    let record = encode(record)?;
+    tx.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([record]))
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn outbox_entry(connection: &Connection, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+    let text: Option<String> = connection
+        .prepare_cached("SELECT entry FROM outbox WHERE key = ?1")
+        .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
+        .map_err(backend)?;
+    text.map(|text| decode(&text)).transpose()
+}
+
+impl Store for SqliteStore {
+    fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        self.with(|connection| {
+            let text: Option<String> = connection
+                .prepare_cached("SELECT record FROM accounts WHERE id = ?1")
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([id.as_str()], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(backend)?;
+            text.map(|text| decode(&text)).transpose()
+        })
+    }
+
+    fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT id FROM accounts ORDER BY id")
+                .map_err(backend)?;
+            let rows = statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(backend)?;
+            rows.map(|row| row.map(AccountId).map_err(backend))
+                .collect()
+        })
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.with(|connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            // On an error the transaction is dropped: rolled back, nothing applied.
+            apply(&tx, batch)?;
+            tx.commit().map_err(backend)
+        })
+    }
+
+    fn key_used(&self, key: &str) -> Result<bool, StoreError> {
+        self.exists("SELECT 1 FROM used_keys WHERE key = ?1", [key])
+    }
+
+    fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError> {
+        self.exists(
+            "SELECT 1 FROM rated_calls WHERE account = ?1 AND call = ?2",
+            params![account.as_str(), call],
+        )
+    }
+
+    fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
+        self.with(|connection| {
+            let count: Option<i64> = connection
+                .prepare_cached("SELECT count FROM auto_recharges WHERE payer = ?1 AND day = ?2")
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(params![payer.as_str(), day], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(backend)?;
+            Ok(u32::try_from(count.unwrap_or(0)).unwrap_or(u32::MAX))
+        })
+    }
+
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.records("SELECT entry FROM outbox ORDER BY seq")
+    }
+
+    fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        self.with(|connection| outbox_entry(connection, key))
+    }
+
+    fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
+        self.with(|connection| {
+            let text: Option<String> = connection
+                .prepare_cached(
+                    "SELECT entry FROM outbox WHERE due <= ?1 ORDER BY due, seq LIMIT 1",
+                )
+                .and_then(|mut statement| statement.query_row([until], |row| row.get(0)).optional())
+                .map_err(backend)?;
+            text.map(|text| decode(&text)).transpose()
+        })
+    }
+
+    fn inbox(&self) -> Result<Vec<StoredInbox>, StoreError> {
+        self.inbox_where(
+            "SELECT id, item FROM inbox WHERE due <= ?1 ORDER BY id",
+            i64::MAX,
+        )
+    }
+
+    fn next_inbox(&self, until: Timestamp) -> Result<Option<StoredInbox>, StoreError> {
+        Ok(self
+            .inbox_where(
+                "SELECT id, item FROM inbox WHERE due <= ?1 ORDER BY due, id LIMIT 1",
+                until,
+            )?
+            .into_iter()
+            .next())
+    }
+
+    fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
+        self.with(|connection| {
+            let count: i64 = connection
+                .prepare_cached("SELECT COUNT(*) FROM timers WHERE account = ?1")
+                .and_then(|mut statement| statement.query_row([account.as_str()], |row| row.get(0)))
+                .map_err(backend)?;
+            Ok(usize::try_from(count).unwrap_or(0))
+        })
+    }
+
+    fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError> {
+        self.exists(
+            "SELECT 1 FROM timers WHERE account = ?1 AND tag = ?2",
+            params![account.as_str(), tag_column(tag)],
+        )
+    }
+
+    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
+        self.with(|connection| {
+            connection
+                .prepare_cached(
+                    "SELECT id, due, account, tag FROM timers WHERE due <= ?1
+                     ORDER BY due, id LIMIT 1",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([until], |row| {
+                            Ok(StoredTimer {
+                                id: row.get::<_, i64>(0)? as u64,
+                                timer: Timer {
+                                    due: row.get(1)?,
+                                    account: AccountId(row.get(2)?),
+                                    tag: row.get::<_, i64>(3)? as u64,
+                                },
+                            })
+                        })
+                        .optional()
+                })
+                .map_err(backend)
+        })
+    }
+
+    fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
+        self.records("SELECT record FROM charges ORDER BY seq")
+    }
+
+    fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+        self.records("SELECT record FROM notifications ORDER BY seq")
+    }
+
+    fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.records("SELECT record FROM ledger ORDER BY seq")
+    }
+}
+
+impl SqliteStore {
+    /// The inbox items `sql` selects (`id, item`, due by `?1`).
+    fn inbox_where(&self, sql: &str, until: Timestamp) -> Result<Vec<StoredInbox>, StoreError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+            let rows = statement.query_map([until], inbox_row).map_err(backend)?;
+            rows.map(|row| {
+                let (id, text) = row.map_err(backend)?;
+                Ok(StoredInbox {
+                    id,
+                    item: decode::<InboxItem>(&text)?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+fn inbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String)> {
+    Ok((row.get::<_, i64>(0)? as u64, row.get(1)?))
+}
