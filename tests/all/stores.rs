@@ -196,7 +196,11 @@ fn the_outbox_keeps_each_charge_until_it_settles_once() {
                 ..Batch::default()
             })
             .unwrap();
-        assert_eq!(store.charges().unwrap(), std::slice::from_ref(&record), "{name}");
+        assert_eq!(
+            store.charges().unwrap(),
+            std::slice::from_ref(&record),
+            "{name}"
+        );
         assert!(store.outbox_entry("early").unwrap().is_none(), "{name}");
         let twice = Batch {
             settled: vec![record],
