@@ -87,6 +87,14 @@ impl OutboxEntry {
             OutboxState::Submitted { next_check, .. } => *next_check,
         }
     }
+
+    /// When it was first submitted to the gateway, if it was.
+    pub fn first_at(&self) -> Option<Timestamp> {
+        match &self.state {
+            OutboxState::Queued => None,
+            OutboxState::Submitted { first_at, .. } => Some(*first_at),
+        }
+    }
 }
 
 /// One charge attempt, settled.

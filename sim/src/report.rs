@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use recharge_host::{Account, kind_name, status_name};
-use recharge_host::{CardCharge, ChargeRecord, Notification, OutboxEntry, OutboxState};
+use recharge_host::{CardCharge, ChargeRecord, ChargeRequest, Notification, OutboxEntry};
 
 /// The whole output of a replay.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -192,33 +192,25 @@ pub fn account_out(account: &Account, view: &AccountView) -> AccountOut {
 
 /// A charge attempt as JSON.
 pub fn charge_out(record: &ChargeRecord) -> ChargeOut {
-    ChargeOut {
-        at: time(record.at),
-        payer: record.request.payer.0.clone(),
-        card: record.request.card.clone(),
-        amount: display(record.request.amount),
-        purpose: purpose_name(&record.request.purpose),
-        beneficiary: record.request.beneficiary().0,
-        key: record.request.key.clone(),
-        outcome: outcome_name(record.outcome),
-    }
+    attempt_out(&record.request, record.at, outcome_name(record.outcome))
 }
 
 /// A charge still in the outbox, as a `pending` attempt.
 pub fn pending_out(entry: &OutboxEntry) -> ChargeOut {
-    let at = match &entry.state {
-        OutboxState::Queued => entry.request.requested_at,
-        OutboxState::Submitted { first_at, .. } => *first_at,
-    };
+    let at = entry.first_at().unwrap_or(entry.request.requested_at);
+    attempt_out(&entry.request, at, "pending")
+}
+
+fn attempt_out(request: &ChargeRequest, at: Timestamp, outcome: &'static str) -> ChargeOut {
     ChargeOut {
         at: time(at),
-        payer: entry.request.payer.0.clone(),
-        card: entry.request.card.clone(),
-        amount: display(entry.request.amount),
-        purpose: purpose_name(&entry.request.purpose),
-        beneficiary: entry.request.beneficiary().0,
-        key: entry.request.key.clone(),
-        outcome: "pending",
+        payer: request.payer.0.clone(),
+        card: request.card.clone(),
+        amount: display(request.amount),
+        purpose: purpose_name(&request.purpose),
+        beneficiary: request.beneficiary().0,
+        key: request.key.clone(),
+        outcome,
     }
 }
 

@@ -62,10 +62,7 @@ pub(super) fn deliver(
             return Ok(false);
         }
     };
-    let first_at = match &entry.state {
-        OutboxState::Queued => platform.now(),
-        OutboxState::Submitted { first_at, .. } => *first_at,
-    };
+    let first_at = entry.first_at().unwrap_or_else(|| platform.now());
     let settled = platform.settle(entry.request, first_at, settlement)?;
     let Some(reaction) = settled else {
         return Ok(false);
