@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The test command (README, `.ci/run`): set up what the tests need, then run
-# every test. The JavaScript and Python policy SDKs come from pinned npm and PyPI
-# packages (their unit tests run, and the example and hostile components are
+# every test. PostgreSQL is started first (scripts/postgres.sh), for the
+# PostgreSQL store's tests. The JavaScript and Python policy SDKs come from
+# pinned npm and PyPI packages (their unit tests run, and the example and hostile components are
 # built into target/policies/); those components are then compiled once, by the
 # release binary, into the cache the tests share (a 12-18 MB interpreter
 # compiles in about a minute), and the whole Rust workspace is tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# PostgreSQL for the PostgreSQL store's tests: started here (as root, the
+# machine's cluster; otherwise a private one under target/pg).
+RECHARGE_TEST_POSTGRES=$(bash scripts/postgres.sh)
+export RECHARGE_TEST_POSTGRES
 bash sdk/build-policies.sh
 cargo build --release --bin recharge
 for component in target/policies/*.wasm; do

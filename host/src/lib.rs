@@ -4,6 +4,7 @@
 mod account;
 mod capabilities;
 pub mod check;
+mod codec;
 mod error;
 mod gateway;
 mod hooked;
@@ -11,6 +12,7 @@ pub mod input;
 mod ledger;
 mod platform;
 mod policy;
+mod postgres;
 mod rating;
 mod sandbox;
 mod sqlite;
@@ -28,6 +30,7 @@ pub use hooked::{HookedStore, StoreHooks, StoreRead};
 pub use ledger::{Cause, LedgerEntry, Totals};
 pub use platform::{EventReport, Platform, PlatformBuilder, default_rates, money};
 pub use policy::{NativePolicy, Policy, PolicyFault, Verdict};
+pub use postgres::PostgresStore;
 pub use rating::{Rated, RatingError, rate_call};
 pub use sandbox::{
     ContractVersion, Interfaces, Limits, LoadError, PolicyEngine, Profile, WasmPolicy,

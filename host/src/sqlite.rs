@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::account::{Account, AccountId};
+use crate::codec;
 use crate::ledger::LedgerEntry;
 use crate::store::{
     Batch, ChargeRecord, InboxItem, Notification, OutboxEntry, OutboxState, Store, StoreError,
@@ -87,12 +88,11 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
 }
 
 fn encode(value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(backend)
+    codec::encode(value).map_err(backend)
 }
 
 fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|err| backend(format!("a stored record does not read back: {err}")))
+    codec::decode(text).map_err(backend)
 }
 
 /// A timer's tag as SQLite stores integers (the same 64 bits).

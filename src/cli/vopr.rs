@@ -29,8 +29,12 @@ pub struct VoprArgs {
     threads: Option<usize>,
     /// Keep each seed's state in a SQLite file in this folder instead of
     /// memory (removed once the seed passed).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "postgres")]
     sqlite: Option<std::path::PathBuf>,
+    /// Keep each seed's state in a schema of its own (`seed_N`, dropped once
+    /// the seed passed) in the PostgreSQL database at this URL.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 /// Run the seeds; fail (exit 2) if any broke an invariant, printing each with
@@ -55,13 +59,14 @@ pub fn run(args: &VoprArgs) -> anyhow::Result<()> {
     let shared = Shared::new(super::cache_dir()).context("starting the engine")?;
     let started = Instant::now();
     let progress = |done: u64| eprintln!("vopr: {done} of {count} seeds");
-    let backing = match &args.sqlite {
-        Some(dir) => {
+    let backing = match (&args.sqlite, &args.postgres) {
+        (Some(dir), _) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
             Backing::Sqlite(dir.clone())
         }
-        None => Backing::Memory,
+        (None, Some(url)) => Backing::Postgres(url.clone()),
+        (None, None) => Backing::Memory,
     };
     let summary = vopr::run_seeds_on(
         &shared,
@@ -78,10 +83,10 @@ pub fn run(args: &VoprArgs) -> anyhow::Result<()> {
         summary.seeds,
         first,
         end,
-        if args.sqlite.is_some() {
-            "SQLite files"
-        } else {
-            "memory"
+        match backing {
+            Backing::Memory => "memory",
+            Backing::Sqlite(_) => "SQLite files",
+            Backing::Postgres(_) => "PostgreSQL schemas",
         },
         args.steps,
         threads,

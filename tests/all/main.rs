@@ -48,6 +48,44 @@ fn shared() -> &'static (PolicyEngine, Arc<dyn Policy>) {
     })
 }
 
+/// The test PostgreSQL database (`RECHARGE_TEST_POSTGRES`, by default the one
+/// `scripts/postgres.sh` makes), or `None` when it is left out on purpose with
+/// `RECHARGE_SKIP_POSTGRES=1`. A database that cannot be reached fails the
+/// test; with `CI=true` leaving it out fails too: CI never skips.
+pub fn postgres_url() -> Option<String> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        let ci = std::env::var("CI").is_ok_and(|value| value == "true");
+        if std::env::var("RECHARGE_SKIP_POSTGRES").is_ok_and(|value| value == "1") {
+            assert!(
+                !ci,
+                "RECHARGE_SKIP_POSTGRES=1 with CI=true: CI runs every PostgreSQL test"
+            );
+            eprintln!("RECHARGE_SKIP_POSTGRES=1: the PostgreSQL cases are left out");
+            return None;
+        }
+        let url = std::env::var("RECHARGE_TEST_POSTGRES").unwrap_or_else(|_| {
+            "postgres://recharge:recharge@127.0.0.1:5432/recharge_test".to_owned()
+        });
+        if let Err(err) = recharge_host::PostgresStore::open_in_schema(&url, "reachable", 1) {
+            panic!(
+                "PostgreSQL at {url} cannot be reached ({err}); start it with \
+                 `bash scripts/postgres.sh` (the README's test command does), or \
+                 set RECHARGE_SKIP_POSTGRES=1 to leave it out locally"
+            );
+        }
+        Some(url)
+    })
+    .clone()
+}
+
+/// A fresh, empty PostgreSQL store in the schema `schema`, if PostgreSQL is in.
+pub fn postgres_store(schema: &str) -> Option<recharge_host::PostgresStore> {
+    let url = postgres_url()?;
+    recharge_host::PostgresStore::drop_schema(&url, schema).unwrap();
+    Some(recharge_host::PostgresStore::open_in_schema(&url, schema, 4).unwrap())
+}
+
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

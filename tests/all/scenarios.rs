@@ -197,3 +197,23 @@ fn golden_scenarios_give_the_same_documents_on_sqlite() {
     }
     assert!(differ.is_empty(), "{}", differ.join("\n\n"));
 }
+
+/// The same documents on PostgreSQL: every golden scenario replayed on a fresh
+/// schema gives its expected document.
+#[test]
+fn golden_scenarios_give_the_same_documents_on_postgres() {
+    if super::postgres_url().is_none() {
+        return;
+    }
+    let mut differ = Vec::new();
+    for (index, script) in scripts().into_iter().enumerate() {
+        let name = script.file_stem().unwrap().to_string_lossy().into_owned();
+        let schema = format!("golden_{index}");
+        let store: Arc<dyn Store> = Arc::new(super::postgres_store(&schema).unwrap());
+        let document = replay_in(&script, store).unwrap();
+        if let Err(detail) = compare(&script, document, false) {
+            differ.push(format!("=== {name} on postgres\n{detail}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n\n"));
+}

@@ -70,3 +70,24 @@ fn seeds_on_sqlite_break_no_invariant_and_match_memory() {
         assert_eq!(on_sqlite, in_memory, "seed {seed}");
     }
 }
+
+/// The same invariants on PostgreSQL: seeds run in schemas of their own,
+/// behind the same injected faults, break none and give what they give in
+/// memory.
+#[test]
+fn seeds_on_postgres_break_no_invariant_and_match_memory() {
+    let Some(url) = super::postgres_url() else {
+        return;
+    };
+    let shared = world();
+    for seed in 0..8 {
+        let schema = format!("vopr_{seed}");
+        recharge_host::PostgresStore::drop_schema(&url, &schema).unwrap();
+        let store =
+            Arc::new(recharge_host::PostgresStore::open_in_schema(&url, &schema, 2).unwrap());
+        let on_postgres =
+            run_seed_on(&shared, seed, DEFAULT_STEPS, store).unwrap_or_else(|v| panic!("{v}"));
+        let in_memory = run_seed(&shared, seed, DEFAULT_STEPS).unwrap();
+        assert_eq!(on_postgres, in_memory, "seed {seed}");
+    }
+}

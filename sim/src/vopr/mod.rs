@@ -159,6 +159,9 @@ pub enum Backing {
     /// A SQLite file per seed in this folder (`seed-N.db`, removed once the
     /// seed passed; a failing seed's file is kept to look at).
     Sqlite(std::path::PathBuf),
+    /// A PostgreSQL schema per seed (`seed_N`, dropped once the seed passed)
+    /// in the database at this URL.
+    Postgres(String),
 }
 
 impl Backing {
@@ -173,6 +176,13 @@ impl Backing {
                     .map_err(|err| format!("{}: {err}", path.display()))?;
                 Ok(Arc::new(store))
             }
+            Backing::Postgres(url) => {
+                let schema = format!("seed_{seed}");
+                let store = recharge_host::PostgresStore::drop_schema(url, &schema)
+                    .and_then(|()| recharge_host::PostgresStore::open_in_schema(url, &schema, 2))
+                    .map_err(|err| format!("{schema}: {err}"))?;
+                Ok(Arc::new(store))
+            }
         }
     }
 
@@ -182,10 +192,16 @@ impl Backing {
 
     /// Remove a seed's files, if it has any.
     fn remove(&self, seed: u64) {
-        if let Backing::Sqlite(dir) = self {
-            let path = self.path(dir, seed);
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        match self {
+            Backing::Memory => {}
+            Backing::Sqlite(dir) => {
+                let path = self.path(dir, seed);
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Backing::Postgres(url) => {
+                let _ = recharge_host::PostgresStore::drop_schema(url, &format!("seed_{seed}"));
             }
         }
     }

@@ -1,0 +1,559 @@
+//! [`PostgresStore`]: the store for many host processes sharing one
+//! PostgreSQL database, through a connection pool (r2d2 over the `postgres`
+//! client). Every [`Batch`] is one transaction; an account to update is locked
+//! (`SELECT … FOR UPDATE`) and checked at the version the event read, so two
+//! processes serialise on an account and the later one gets
+//! [`StoreError::Conflict`] and runs its event again. Idempotency keys, rated
+//! calls and outbox rows are unique in the schema, so a race between nodes
+//! ends in one winner and a clean error for the other, never in two rows.
+//! Versioned migrations run at open under an advisory lock.
+//!
+//! The records are the same JSON documents the SQLite file keeps, beside the
+//! columns that are looked up.
+
+use postgres::{GenericClient, NoTls, Row, Transaction};
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+use recharge_policy_sdk::model::{Purpose, Timestamp};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::account::{Account, AccountId};
+use crate::codec;
+use crate::ledger::LedgerEntry;
+use crate::store::{
+    Batch, ChargeRecord, InboxItem, Notification, OutboxEntry, OutboxState, Store, StoreError,
+    StoredInbox, StoredTimer, Timer, utc_day,
+};
+
+/// The schema, one migration a step; `recharge_schema` says how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE used_keys (key TEXT PRIMARY KEY);
+    CREATE TABLE rated_calls (
+        account TEXT NOT NULL,
+        call TEXT NOT NULL,
+        PRIMARY KEY (account, call)
+    );
+    CREATE TABLE auto_recharges (
+        payer TEXT NOT NULL,
+        day BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (payer, day)
+    );
+    CREATE TABLE outbox (
+        seq BIGSERIAL PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        entry TEXT NOT NULL,
+        due BIGINT NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox (due, seq);
+    CREATE TABLE inbox (
+        id BIGSERIAL PRIMARY KEY,
+        item TEXT NOT NULL,
+        due BIGINT NOT NULL
+    );
+    CREATE INDEX inbox_due ON inbox (due, id);
+    CREATE TABLE timers (
+        id BIGSERIAL PRIMARY KEY,
+        due BIGINT NOT NULL,
+        account TEXT NOT NULL,
+        tag BIGINT NOT NULL,
+        UNIQUE (account, tag)
+    );
+    CREATE INDEX timers_due ON timers (due, id);
+    CREATE TABLE charges (seq BIGSERIAL PRIMARY KEY, record TEXT NOT NULL);
+    CREATE TABLE notifications (seq BIGSERIAL PRIMARY KEY, record TEXT NOT NULL);
+    CREATE TABLE ledger (
+        seq BIGSERIAL PRIMARY KEY,
+        account TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX ledger_account ON ledger (account, seq);
+"#];
+
+/// A key PostgreSQL's advisory locks take: the migrations of one schema run
+/// one process at a time.
+const MIGRATION_LOCK: i64 = 0x7265_6368_6172_6765; // "recharge"
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+/// The store in one PostgreSQL database (or one schema of it).
+pub struct PostgresStore {
+    pool: Pool<Manager>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("postgres: {error}"))
+}
+
+fn encode(value: &impl Serialize) -> Result<String, StoreError> {
+    codec::encode(value).map_err(backend)
+}
+
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    codec::decode(text).map_err(backend)
+}
+
+/// A timer's tag as PostgreSQL stores integers (the same 64 bits).
+fn tag_column(tag: u64) -> i64 {
+    tag as i64
+}
+
+/// Whether `name` is a plain lower-case SQL identifier, safe to splice.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+impl PostgresStore {
+    /// Connect to the database at `url` (`postgres://user:password@host/db`),
+    /// keeping up to `pool_size` connections, and apply the migrations it
+    /// lacks. The tables live in the connection's default schema.
+    pub fn open(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        Self::connect(url, None, pool_size)
+    }
+
+    /// As [`open`](Self::open), with the tables in the schema `schema` (a
+    /// lower-case identifier), created if missing: several independent stores
+    /// in one database, as the tests use.
+    pub fn open_in_schema(url: &str, schema: &str, pool_size: u32) -> Result<Self, StoreError> {
+        Self::connect(url, Some(schema), pool_size)
+    }
+
+    /// Drop the schema `schema` and everything in it: a store starts empty.
+    pub fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        if !is_identifier(schema) {
+            return Err(backend(format!(
+                "schema {schema:?} is not a lower-case identifier"
+            )));
+        }
+        let store = Self::connect(url, None, 1)?;
+        let mut client = store.client()?;
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .map_err(backend)
+    }
+
+    fn connect(url: &str, schema: Option<&str>, pool_size: u32) -> Result<Self, StoreError> {
+        let mut config: postgres::Config = url.parse().map_err(backend)?;
+        if let Some(schema) = schema {
+            if !is_identifier(schema) {
+                return Err(backend(format!(
+                    "schema {schema:?} is not a lower-case identifier"
+                )));
+            }
+            config.options(&format!("-c search_path={schema}"));
+        }
+        config.connect_timeout(std::time::Duration::from_secs(10));
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(std::time::Duration::from_secs(30))
+            .build(PostgresConnectionManager::new(config, NoTls))
+            .map_err(backend)?;
+        let store = PostgresStore { pool };
+        if let Some(schema) = schema {
+            let mut client = store.client()?;
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .map_err(backend)?;
+        }
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// How many migrations the database has had.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let mut client = self.client()?;
+        let row = client
+            .query_one("SELECT version FROM recharge_schema", &[])
+            .map_err(backend)?;
+        Ok(row.get::<_, i32>(0) as u32)
+    }
+
+    fn client(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool.get().map_err(backend)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(backend)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS recharge_schema (version INTEGER NOT NULL);
+             INSERT INTO recharge_schema (version)
+                 SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM recharge_schema);",
+        )
+        .map_err(backend)?;
+        let done: i32 = tx
+            .query_one("SELECT version FROM recharge_schema", &[])
+            .map_err(backend)?
+            .get(0);
+        let done = done as usize;
+        if done > MIGRATIONS.len() {
+            return Err(backend(format!(
+                "the database has schema version {done}, newer than this host's {}",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
+            tx.batch_execute(migration).map_err(backend)?;
+            tx.execute(
+                "UPDATE recharge_schema SET version = $1",
+                &[&(index as i32 + 1)],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn records<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
+        let mut client = self.client()?;
+        let rows = client.query(sql, &[]).map_err(backend)?;
+        rows.iter().map(|row| decode(row.get(0))).collect()
+    }
+
+    fn exists(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client()?;
+        Ok(client.query_opt(sql, params).map_err(backend)?.is_some())
+    }
+
+    fn inbox_where(&self, sql: &str, until: Timestamp) -> Result<Vec<StoredInbox>, StoreError> {
+        let mut client = self.client()?;
+        let rows = client.query(sql, &[&until]).map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredInbox {
+                    id: row.get::<_, i64>(0) as u64,
+                    item: decode::<InboxItem>(row.get(1))?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Apply a batch inside `tx`, checking as the memory store does: accounts to
+/// create must not exist, updated accounts must be at the version read (and
+/// are locked until the transaction ends), keys must be new, charges to settle
+/// or update must be in the outbox.
+fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
+    for account in batch.created {
+        let record = encode(&account)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO accounts (id, version, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO NOTHING",
+                &[&account.id.as_str(), &(account.version as i64), &record],
+            )
+            .map_err(backend)?;
+        if inserted == 0 {
+            return Err(StoreError::Exists(account.id));
+        }
+    }
+    for mut account in batch.updated {
+        let stored: Option<i64> = tx
+            .query_opt(
+                "SELECT version FROM accounts WHERE id = $1 FOR UPDATE",
+                &[&account.id.as_str()],
+            )
+            .map_err(backend)?
+            .map(|row| row.get(0));
+        if stored != Some(account.version as i64) {
+            return Err(StoreError::Conflict(account.id));
+        }
+        account.version += 1;
+        let record = encode(&account)?;
+        tx.execute(
+            "UPDATE accounts SET version = $2, record = $3 WHERE id = $1",
+            &[&account.id.as_str(), &(account.version as i64), &record],
+        )
+        .map_err(backend)?;
+    }
+    for charge in batch.charges {
+        let inserted = tx
+            .execute(
+                "INSERT INTO used_keys (key) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&charge.key],
+            )
+            .map_err(backend)?;
+        if inserted == 0 {
+            return Err(StoreError::DuplicateKey(charge.key));
+        }
+        if charge.purpose == Purpose::AutoRecharge {
+            tx.execute(
+                "INSERT INTO auto_recharges (payer, day, count) VALUES ($1, $2, 1)
+                 ON CONFLICT (payer, day) DO UPDATE SET count = auto_recharges.count + 1",
+                &[&charge.payer.as_str(), &utc_day(charge.requested_at)],
+            )
+            .map_err(backend)?;
+        }
+        let due = charge.requested_at;
+        let key = charge.key.clone();
+        let entry = encode(&OutboxEntry {
+            request: charge,
+            state: OutboxState::Queued,
+        })?;
+        tx.execute(
+            "INSERT INTO outbox (key, entry, due) VALUES ($1, $2, $3)",
+            &[&key, &entry, &due],
+        )
+        .map_err(backend)?;
+    }
+    for (key, state) in batch.submitted {
+        let Some(mut entry) = outbox_entry(tx, &key, " FOR UPDATE")? else {
+            return Err(StoreError::NotPending(key));
+        };
+        entry.state = state;
+        let due = entry.due();
+        let entry = encode(&entry)?;
+        tx.execute(
+            "UPDATE outbox SET entry = $2, due = $3 WHERE key = $1",
+            &[&key, &entry, &due],
+        )
+        .map_err(backend)?;
+    }
+    for record in batch.settled {
+        let removed = tx
+            .execute("DELETE FROM outbox WHERE key = $1", &[&record.request.key])
+            .map_err(backend)?;
+        if removed == 0 {
+            return Err(StoreError::NotPending(record.request.key));
+        }
+        insert_record(tx, "INSERT INTO charges (record) VALUES ($1)", &record)?;
+    }
+    for id in batch.inbox_done {
+        tx.execute("DELETE FROM inbox WHERE id = $1", &[&(id as i64)])
+            .map_err(backend)?;
+    }
+    for item in batch.inbox {
+        let due = item.due;
+        let item = encode(&item)?;
+        tx.execute(
+            "INSERT INTO inbox (item, due) VALUES ($1, $2)",
+            &[&item, &due],
+        )
+        .map_err(backend)?;
+    }
+    for id in batch.fired {
+        tx.execute("DELETE FROM timers WHERE id = $1", &[&(id as i64)])
+            .map_err(backend)?;
+    }
+    for timer in batch.timers {
+        // A wake-up asked for again with the same tag replaces the pending one.
+        let account = timer.account.as_str();
+        let tag = tag_column(timer.tag);
+        tx.execute(
+            "DELETE FROM timers WHERE account = $1 AND tag = $2",
+            &[&account, &tag],
+        )
+        .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO timers (due, account, tag) VALUES ($1, $2, $3)",
+            &[&timer.due, &account, &tag],
+        )
+        .map_err(backend)?;
+    }
+    for notice in &batch.notifications {
+        insert_record(tx, "INSERT INTO notifications (record) VALUES ($1)", notice)?;
+    }
+    for (account, call) in batch.rated_calls {
+        tx.execute(
+            "INSERT INTO rated_calls (account, call) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&account.as_str(), &call],
+        )
+        .map_err(backend)?;
+    }
+    for entry in &batch.ledger {
+        let record = encode(entry)?;
+        tx.execute(
+            "INSERT INTO ledger (account, record) VALUES ($1, $2)",
+            &[&entry.account.as_str(), &record],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn insert_record(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    record: &impl Serialize,
+) -> Result<(), StoreError> {
+    let record = encode(record)?;
+    tx.execute(sql, &[&record]).map_err(backend)?;
+    Ok(())
+}
+
+/// The outbox entry for `key`; `lock` is appended to the query (`FOR UPDATE`
+/// inside a transaction).
+fn outbox_entry(
+    client: &mut impl GenericClient,
+    key: &str,
+    lock: &str,
+) -> Result<Option<OutboxEntry>, StoreError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT entry FROM outbox WHERE key = $1{lock}"),
+            &[&key],
+        )
+        .map_err(backend)?;
+    row.map(|row| decode(row.get(0))).transpose()
+}
+
+fn timer_row(row: &Row) -> StoredTimer {
+    StoredTimer {
+        id: row.get::<_, i64>(0) as u64,
+        timer: Timer {
+            due: row.get(1),
+            account: AccountId(row.get(2)),
+            tag: row.get::<_, i64>(3) as u64,
+        },
+    }
+}
+
+impl Store for PostgresStore {
+    fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let mut client = self.client()?;
+        let row = client
+            .query_opt("SELECT record FROM accounts WHERE id = $1", &[&id.as_str()])
+            .map_err(backend)?;
+        row.map(|row| decode(row.get(0))).transpose()
+    }
+
+    fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
+        let mut client = self.client()?;
+        let rows = client
+            .query("SELECT id FROM accounts ORDER BY id COLLATE \"C\"", &[])
+            .map_err(backend)?;
+        Ok(rows.iter().map(|row| AccountId(row.get(0))).collect())
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(backend)?;
+        // On an error the transaction is dropped: rolled back, nothing applied.
+        apply(&mut tx, batch)?;
+        tx.commit().map_err(backend)
+    }
+
+    fn key_used(&self, key: &str) -> Result<bool, StoreError> {
+        self.exists("SELECT 1 FROM used_keys WHERE key = $1", &[&key])
+    }
+
+    fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError> {
+        self.exists(
+            "SELECT 1 FROM rated_calls WHERE account = $1 AND call = $2",
+            &[&account.as_str(), &call],
+        )
+    }
+
+    fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
+        let mut client = self.client()?;
+        let count: Option<i64> = client
+            .query_opt(
+                "SELECT count FROM auto_recharges WHERE payer = $1 AND day = $2",
+                &[&payer.as_str(), &day],
+            )
+            .map_err(backend)?
+            .map(|row| row.get(0));
+        Ok(u32::try_from(count.unwrap_or(0)).unwrap_or(u32::MAX))
+    }
+
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.records("SELECT entry FROM outbox ORDER BY seq")
+    }
+
+    fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        outbox_entry(&mut *self.client()?, key, "")
+    }
+
+    fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
+        let mut client = self.client()?;
+        let row = client
+            .query_opt(
+                "SELECT entry FROM outbox WHERE due <= $1 ORDER BY due, seq LIMIT 1",
+                &[&until],
+            )
+            .map_err(backend)?;
+        row.map(|row| decode(row.get(0))).transpose()
+    }
+
+    fn inbox(&self) -> Result<Vec<StoredInbox>, StoreError> {
+        self.inbox_where(
+            "SELECT id, item FROM inbox WHERE due <= $1 ORDER BY id",
+            i64::MAX,
+        )
+    }
+
+    fn next_inbox(&self, until: Timestamp) -> Result<Option<StoredInbox>, StoreError> {
+        Ok(self
+            .inbox_where(
+                "SELECT id, item FROM inbox WHERE due <= $1 ORDER BY due, id LIMIT 1",
+                until,
+            )?
+            .into_iter()
+            .next())
+    }
+
+    fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
+        let mut client = self.client()?;
+        let count: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM timers WHERE account = $1",
+                &[&account.as_str()],
+            )
+            .map_err(backend)?
+            .get(0);
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError> {
+        self.exists(
+            "SELECT 1 FROM timers WHERE account = $1 AND tag = $2",
+            &[&account.as_str(), &tag_column(tag)],
+        )
+    }
+
+    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
+        let mut client = self.client()?;
+        let row = client
+            .query_opt(
+                "SELECT id, due, account, tag FROM timers WHERE due <= $1
+                 ORDER BY due, id LIMIT 1",
+                &[&until],
+            )
+            .map_err(backend)?;
+        Ok(row.as_ref().map(timer_row))
+    }
+
+    fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
+        self.records("SELECT record FROM charges ORDER BY seq")
+    }
+
+    fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+        self.records("SELECT record FROM notifications ORDER BY seq")
+    }
+
+    fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.records("SELECT record FROM ledger ORDER BY seq")
+    }
+}
