@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::account::{Account, AccountId};
-use crate::codec;
+use crate::codec::{decode, encode, tag_column};
 use crate::ledger::LedgerEntry;
 use crate::store::{
     Batch, ChargeRecord, InboxItem, Notification, OutboxEntry, OutboxState, Store, StoreError,
@@ -97,27 +97,35 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("postgres: {error}"))
 }
 
-fn encode(value: &impl Serialize) -> Result<String, StoreError> {
-    codec::encode(value).map_err(backend)
-}
-
-fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    codec::decode(text).map_err(backend)
-}
-
-/// A timer's tag as PostgreSQL stores integers (the same 64 bits).
-fn tag_column(tag: u64) -> i64 {
-    tag as i64
-}
-
-/// Whether `name` is a plain lower-case SQL identifier, safe to splice.
-fn is_identifier(name: &str) -> bool {
+/// `name`, if it is a plain lower-case SQL identifier, safe to splice.
+fn identifier(name: &str) -> Result<&str, StoreError> {
     let mut chars = name.chars();
-    chars
+    let plain = chars
         .next()
         .is_some_and(|first| first.is_ascii_lowercase() || first == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= 63
+        && name.len() <= 63;
+    if plain {
+        Ok(name)
+    } else {
+        Err(backend(format!(
+            "schema {name:?} is not a lower-case identifier of at most 63 characters"
+        )))
+    }
+}
+
+/// A pool of up to `size` connections to `url`, in `schema` if one is given.
+fn pool(url: &str, schema: Option<&str>, size: u32) -> Result<Pool<Manager>, StoreError> {
+    let mut config: postgres::Config = url.parse().map_err(backend)?;
+    if let Some(schema) = schema {
+        config.options(&format!("-c search_path={}", identifier(schema)?));
+    }
+    config.connect_timeout(std::time::Duration::from_secs(10));
+    Pool::builder()
+        .max_size(size.max(1))
+        .connection_timeout(std::time::Duration::from_secs(30))
+        .build(PostgresConnectionManager::new(config, NoTls))
+        .map_err(backend)
 }
 
 impl PostgresStore {
@@ -135,37 +143,31 @@ impl PostgresStore {
         Self::connect(url, Some(schema), pool_size)
     }
 
+    /// [`open_in_schema`](Self::open_in_schema) on an empty schema: whatever
+    /// `schema` held is dropped first. For tests and trials.
+    pub fn open_empty_schema(url: &str, schema: &str, pool_size: u32) -> Result<Self, StoreError> {
+        Self::drop_schema(url, schema)?;
+        Self::open_in_schema(url, schema, pool_size)
+    }
+
     /// Drop the schema `schema` and everything in it: a store starts empty.
     pub fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
-        if !is_identifier(schema) {
-            return Err(backend(format!(
-                "schema {schema:?} is not a lower-case identifier"
-            )));
-        }
-        let store = Self::connect(url, None, 1)?;
+        let store = PostgresStore {
+            pool: pool(url, None, 1)?,
+        };
         let mut client = store.client()?;
         client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                identifier(schema)?
+            ))
             .map_err(backend)
     }
 
     fn connect(url: &str, schema: Option<&str>, pool_size: u32) -> Result<Self, StoreError> {
-        let mut config: postgres::Config = url.parse().map_err(backend)?;
-        if let Some(schema) = schema {
-            if !is_identifier(schema) {
-                return Err(backend(format!(
-                    "schema {schema:?} is not a lower-case identifier"
-                )));
-            }
-            config.options(&format!("-c search_path={schema}"));
-        }
-        config.connect_timeout(std::time::Duration::from_secs(10));
-        let pool = Pool::builder()
-            .max_size(pool_size.max(1))
-            .connection_timeout(std::time::Duration::from_secs(30))
-            .build(PostgresConnectionManager::new(config, NoTls))
-            .map_err(backend)?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool: pool(url, schema, pool_size)?,
+        };
         if let Some(schema) = schema {
             let mut client = store.client()?;
             client

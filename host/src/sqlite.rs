@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::account::{Account, AccountId};
-use crate::codec;
+use crate::codec::{decode, encode, tag_column};
 use crate::ledger::LedgerEntry;
 use crate::store::{
     Batch, ChargeRecord, InboxItem, Notification, OutboxEntry, OutboxState, Store, StoreError,
@@ -85,19 +85,6 @@ impl std::fmt::Debug for SqliteStore {
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("sqlite: {error}"))
-}
-
-fn encode(value: &impl Serialize) -> Result<String, StoreError> {
-    codec::encode(value).map_err(backend)
-}
-
-fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    codec::decode(text).map_err(backend)
-}
-
-/// A timer's tag as SQLite stores integers (the same 64 bits).
-fn tag_column(tag: u64) -> i64 {
-    tag as i64
 }
 
 impl SqliteStore {

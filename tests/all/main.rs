@@ -82,8 +82,7 @@ pub fn postgres_url() -> Option<String> {
 /// A fresh, empty PostgreSQL store in the schema `schema`, if PostgreSQL is in.
 pub fn postgres_store(schema: &str) -> Option<recharge_host::PostgresStore> {
     let url = postgres_url()?;
-    recharge_host::PostgresStore::drop_schema(&url, schema).unwrap();
-    Some(recharge_host::PostgresStore::open_in_schema(&url, schema, 4).unwrap())
+    Some(recharge_host::PostgresStore::open_empty_schema(&url, schema, 4).unwrap())
 }
 
 fn workspace() -> PathBuf {

@@ -178,8 +178,7 @@ impl Backing {
             }
             Backing::Postgres(url) => {
                 let schema = format!("seed_{seed}");
-                let store = recharge_host::PostgresStore::drop_schema(url, &schema)
-                    .and_then(|()| recharge_host::PostgresStore::open_in_schema(url, &schema, 2))
+                let store = recharge_host::PostgresStore::open_empty_schema(url, &schema, 2)
                     .map_err(|err| format!("{schema}: {err}"))?;
                 Ok(Arc::new(store))
             }
