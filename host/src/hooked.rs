@@ -11,7 +11,8 @@ use recharge_policy_sdk::model::Timestamp;
 use crate::account::{Account, AccountId};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, Notification, OutboxEntry, Store, StoreError, StoredInbox, StoredTimer,
+    Batch, ChargeRecord, Lease, Notification, OutboxEntry, Store, StoreError, StoredInbox,
+    StoredTimer,
 };
 
 /// Which kind of read a [`HookedStore`] is about to pass on.
@@ -34,6 +35,10 @@ pub enum StoreRead {
     Timers,
     /// Reports: settled charges, notices, the ledger.
     Reports,
+    /// A journal stream, read or appended to.
+    Journal,
+    /// A policy component, kept or read.
+    Components,
 }
 
 /// What a [`HookedStore`] asks around each call it passes on. Every hook lets
@@ -135,8 +140,35 @@ impl<H: StoreHooks> Store for HookedStore<H> {
     fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError> {
         self.read(StoreRead::Timers, |store| store.timer_pending(account, tag))
     }
-    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
-        self.read(StoreRead::Timers, |store| store.next_timer(until))
+    fn next_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError> {
+        self.read(StoreRead::Timers, |store| store.next_timer(until, lease))
+    }
+    fn claim_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError> {
+        self.read(StoreRead::Timers, |store| store.claim_timer(until, lease))
+    }
+    fn journal(&self, stream: &str, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.read(StoreRead::Journal, |store| store.journal(stream, after))
+    }
+    fn append(&self, stream: &str, after: u64, entries: &[String]) -> Result<(), StoreError> {
+        self.read(StoreRead::Journal, |store| {
+            store.append(stream, after, entries)
+        })
+    }
+    fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.read(StoreRead::Components, |store| {
+            store.put_component(sha256, bytes)
+        })
+    }
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(StoreRead::Components, |store| store.component(sha256))
     }
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
         self.read(StoreRead::Reports, |store| store.charges())

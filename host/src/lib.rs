@@ -5,6 +5,7 @@ mod account;
 mod capabilities;
 pub mod check;
 mod codec;
+mod database;
 mod error;
 mod gateway;
 mod hooked;
@@ -21,14 +22,18 @@ mod tenants;
 
 pub use account::{Account, AccountId, PolicyId, kind_name, status_name};
 pub use capabilities::{EventContext, Guardrails};
+pub use database::{BadDatabase, Database, POSTGRES_POOL};
 pub use error::{HostError, InvalidCommand};
 pub use gateway::{
-    BadBehavior, CardBehavior, CardCharge, Gateway, GatewayAnswer, GatewayCharge, Settlement,
-    SimulatedGateway, Unknown, Webhook,
+    BadBehavior, CardBehavior, CardCharge, GATEWAY_STREAM, Gateway, GatewayAnswer, GatewayCharge,
+    Settlement, SimulatedGateway, Unknown, Webhook,
 };
 pub use hooked::{HookedStore, StoreHooks, StoreRead};
 pub use ledger::{Cause, LedgerEntry, Totals};
-pub use platform::{EventReport, Platform, PlatformBuilder, default_rates, money};
+pub use platform::{
+    CONFIG_STREAM, DEFAULT_LEASE, DEFAULT_NODE, EventReport, Platform, PlatformBuilder,
+    default_rates, money, sha256_hex,
+};
 pub use policy::{NativePolicy, Policy, PolicyFault, Verdict};
 pub use postgres::PostgresStore;
 pub use rating::{Rated, RatingError, rate_call};
@@ -37,8 +42,8 @@ pub use sandbox::{
 };
 pub use sqlite::SqliteStore;
 pub use store::{
-    Batch, ChargeRecord, ChargeRequest, InboxItem, MemoryStore, Notification, OutboxEntry,
-    OutboxState, Store, StoreError, StoredInbox, StoredTimer, Timer, utc_day,
+    Batch, ChargeRecord, ChargeRequest, InboxItem, Lease, MemoryStore, Notification, OutboxEntry,
+    OutboxState, StateChange, Store, StoreError, StoredInbox, StoredTimer, Timer, utc_day,
 };
 pub use tenants::QUARANTINE_AFTER;
 

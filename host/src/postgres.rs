@@ -22,12 +22,13 @@ use crate::account::{Account, AccountId};
 use crate::codec::{decode, encode, tag_column};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, InboxItem, Notification, OutboxEntry, OutboxState, Store, StoreError,
-    StoredInbox, StoredTimer, Timer, utc_day,
+    Batch, ChargeRecord, InboxItem, Lease, Notification, OutboxEntry, OutboxState, Store,
+    StoreError, StoredInbox, StoredTimer, Timer, utc_day,
 };
 
 /// The schema, one migration a step; `recharge_schema` says how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE accounts (
         id TEXT PRIMARY KEY,
         version BIGINT NOT NULL,
@@ -74,7 +75,22 @@ const MIGRATIONS: &[&str] = &[r#"
         record TEXT NOT NULL
     );
     CREATE INDEX ledger_account ON ledger (account, seq);
-"#];
+"#,
+    r#"
+    ALTER TABLE timers ADD COLUMN lease_holder TEXT;
+    ALTER TABLE timers ADD COLUMN lease_until BIGINT;
+    CREATE TABLE journal (
+        stream TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        entry TEXT NOT NULL,
+        PRIMARY KEY (stream, seq)
+    );
+    CREATE TABLE components (sha256 TEXT PRIMARY KEY, bytes BYTEA NOT NULL);
+"#,
+];
+
+/// The condition on a timer row that a lease (`$2` holder, `$3` now) may take it.
+const FREE_TIMER: &str = "(lease_holder IS NULL OR lease_holder = $2 OR lease_until < $3)";
 
 /// A key PostgreSQL's advisory locks take: the migrations of one schema run
 /// one process at a time.
@@ -129,6 +145,9 @@ fn pool(url: &str, schema: Option<&str>, size: u32) -> Result<Pool<Manager>, Sto
 }
 
 impl PostgresStore {
+    /// The schema version this host migrates a database to.
+    pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
     /// Connect to the database at `url` (`postgres://user:password@host/db`),
     /// keeping up to `pool_size` connections, and apply the migrations it
     /// lacks. The tables live in the connection's default schema.
@@ -320,11 +339,14 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         )
         .map_err(backend)?;
     }
-    for (key, state) in batch.submitted {
-        let Some(mut entry) = outbox_entry(tx, &key, " FOR UPDATE")? else {
+    for change in batch.submitted {
+        let key = change.key;
+        let Some(mut entry) =
+            outbox_entry(tx, &key, " FOR UPDATE")?.filter(|entry| entry.state == change.from)
+        else {
             return Err(StoreError::NotPending(key));
         };
-        entry.state = state;
+        entry.state = change.to;
         let due = entry.due();
         let entry = encode(&entry)?;
         tx.execute(
@@ -343,8 +365,12 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         insert_record(tx, "INSERT INTO charges (record) VALUES ($1)", &record)?;
     }
     for id in batch.inbox_done {
-        tx.execute("DELETE FROM inbox WHERE id = $1", &[&(id as i64)])
+        let removed = tx
+            .execute("DELETE FROM inbox WHERE id = $1", &[&(id as i64)])
             .map_err(backend)?;
+        if removed == 0 {
+            return Err(StoreError::NotPending(format!("inbox item {id}")));
+        }
     }
     for item in batch.inbox {
         let due = item.due;
@@ -356,8 +382,12 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         .map_err(backend)?;
     }
     for id in batch.fired {
-        tx.execute("DELETE FROM timers WHERE id = $1", &[&(id as i64)])
+        let removed = tx
+            .execute("DELETE FROM timers WHERE id = $1", &[&(id as i64)])
             .map_err(backend)?;
+        if removed == 0 {
+            return Err(StoreError::NotPending(format!("timer {id}")));
+        }
     }
     for timer in batch.timers {
         // A wake-up asked for again with the same tag replaces the pending one.
@@ -535,16 +565,107 @@ impl Store for PostgresStore {
         )
     }
 
-    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
+    fn next_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError> {
         let mut client = self.client()?;
         let row = client
             .query_opt(
-                "SELECT id, due, account, tag FROM timers WHERE due <= $1
-                 ORDER BY due, id LIMIT 1",
-                &[&until],
+                &format!(
+                    "SELECT id, due, account, tag FROM timers WHERE due <= $1 AND {FREE_TIMER}
+                     ORDER BY due, id LIMIT 1"
+                ),
+                &[&until, &lease.holder, &lease.now],
             )
             .map_err(backend)?;
         Ok(row.as_ref().map(timer_row))
+    }
+
+    fn claim_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError> {
+        // One statement: the first free due timer, skipping those another
+        // node is claiming this instant, leased in place.
+        let mut client = self.client()?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "UPDATE timers SET lease_holder = $2, lease_until = $4 WHERE id = (
+                         SELECT id FROM timers WHERE due <= $1 AND {FREE_TIMER}
+                         ORDER BY due, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING id, due, account, tag"
+                ),
+                &[&until, &lease.holder, &lease.now, &lease.until],
+            )
+            .map_err(backend)?;
+        Ok(row.as_ref().map(timer_row))
+    }
+
+    fn journal(&self, stream: &str, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut client = self.client()?;
+        let rows = client
+            .query(
+                "SELECT seq, entry FROM journal WHERE stream = $1 AND seq > $2 ORDER BY seq",
+                &[&stream, &(after as i64)],
+            )
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get(1)))
+            .collect())
+    }
+
+    fn append(&self, stream: &str, after: u64, entries: &[String]) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(backend)?;
+        let last: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE stream = $1",
+                &[&stream],
+            )
+            .map_err(backend)?
+            .get(0);
+        if last as u64 != after {
+            return Err(StoreError::Behind(stream.to_owned()));
+        }
+        for (offset, entry) in entries.iter().enumerate() {
+            // Two writers that read the same end race for the same numbers:
+            // the later one inserts nothing and rolls back.
+            let inserted = tx
+                .execute(
+                    "INSERT INTO journal (stream, seq, entry) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[&stream, &(last + 1 + offset as i64), entry],
+                )
+                .map_err(backend)?;
+            if inserted == 0 {
+                return Err(StoreError::Behind(stream.to_owned()));
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        client
+            .execute(
+                "INSERT INTO components (sha256, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&sha256, &bytes],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut client = self.client()?;
+        let row = client
+            .query_opt("SELECT bytes FROM components WHERE sha256 = $1", &[&sha256])
+            .map_err(backend)?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {

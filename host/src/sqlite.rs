@@ -18,12 +18,16 @@ use crate::account::{Account, AccountId};
 use crate::codec::{decode, encode, tag_column};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, InboxItem, Notification, OutboxEntry, OutboxState, Store, StoreError,
-    StoredInbox, StoredTimer, Timer, utc_day,
+    Batch, ChargeRecord, InboxItem, Lease, Notification, OutboxEntry, OutboxState, Store,
+    StoreError, StoredInbox, StoredTimer, Timer, utc_day,
 };
 
+/// The condition on a timer row that a lease (`?2` holder, `?3` now) may take it.
+const FREE_TIMER: &str = "(lease_holder IS NULL OR lease_holder = ?2 OR lease_until < ?3)";
+
 /// The schema, one migration a step; `PRAGMA user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE accounts (
         id TEXT PRIMARY KEY,
         version INTEGER NOT NULL,
@@ -70,7 +74,19 @@ const MIGRATIONS: &[&str] = &[r#"
         record TEXT NOT NULL
     );
     CREATE INDEX ledger_account ON ledger (account, seq);
-"#];
+"#,
+    r#"
+    ALTER TABLE timers ADD COLUMN lease_holder TEXT;
+    ALTER TABLE timers ADD COLUMN lease_until INTEGER;
+    CREATE TABLE journal (
+        stream TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        PRIMARY KEY (stream, seq)
+    );
+    CREATE TABLE components (sha256 TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+"#,
+];
 
 /// The store in one SQLite file.
 pub struct SqliteStore {
@@ -88,6 +104,9 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
+    /// The schema version this host migrates a file to.
+    pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
     /// Open (or create) the store at `path`, applying the migrations it lacks.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let connection = Connection::open(path).map_err(backend)?;
@@ -234,11 +253,13 @@ fn apply(tx: &Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
             .and_then(|mut statement| statement.execute(params![key, entry, due]))
             .map_err(backend)?;
     }
-    for (key, state) in batch.submitted {
-        let Some(mut entry) = outbox_entry(tx, &key)? else {
+    for change in batch.submitted {
+        let key = change.key;
+        let Some(mut entry) = outbox_entry(tx, &key)?.filter(|entry| entry.state == change.from)
+        else {
             return Err(StoreError::NotPending(key));
         };
-        entry.state = state;
+        entry.state = change.to;
         let due = entry.due();
         let entry = encode(&entry)?;
         tx.prepare_cached("UPDATE outbox SET entry = ?2, due = ?3 WHERE key = ?1")
@@ -256,9 +277,13 @@ fn apply(tx: &Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         insert_record(tx, "INSERT INTO charges (record) VALUES (?1)", &record)?;
     }
     for id in batch.inbox_done {
-        tx.prepare_cached("DELETE FROM inbox WHERE id = ?1")
+        let removed = tx
+            .prepare_cached("DELETE FROM inbox WHERE id = ?1")
             .and_then(|mut statement| statement.execute([id as i64]))
             .map_err(backend)?;
+        if removed == 0 {
+            return Err(StoreError::NotPending(format!("inbox item {id}")));
+        }
     }
     for item in batch.inbox {
         let due = item.due;
@@ -268,9 +293,13 @@ fn apply(tx: &Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
             .map_err(backend)?;
     }
     for id in batch.fired {
-        tx.prepare_cached("DELETE FROM timers WHERE id = ?1")
+        let removed = tx
+            .prepare_cached("DELETE FROM timers WHERE id = ?1")
             .and_then(|mut statement| statement.execute([id as i64]))
             .map_err(backend)?;
+        if removed == 0 {
+            return Err(StoreError::NotPending(format!("timer {id}")));
+        }
     }
     for timer in batch.timers {
         // A wake-up asked for again with the same tag replaces the pending one.
@@ -444,26 +473,93 @@ impl Store for SqliteStore {
         )
     }
 
-    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
+    fn next_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError> {
+        self.with(|connection| first_free_timer(connection, until, lease))
+    }
+
+    fn claim_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError> {
         self.with(|connection| {
-            connection
-                .prepare_cached(
-                    "SELECT id, due, account, tag FROM timers WHERE due <= ?1
-                     ORDER BY due, id LIMIT 1",
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let claimed = first_free_timer(&tx, until, lease)?;
+            if let Some(stored) = &claimed {
+                tx.prepare_cached(
+                    "UPDATE timers SET lease_holder = ?2, lease_until = ?3 WHERE id = ?1",
                 )
                 .and_then(|mut statement| {
-                    statement
-                        .query_row([until], |row| {
-                            Ok(StoredTimer {
-                                id: row.get::<_, i64>(0)? as u64,
-                                timer: Timer {
-                                    due: row.get(1)?,
-                                    account: AccountId(row.get(2)?),
-                                    tag: row.get::<_, i64>(3)? as u64,
-                                },
-                            })
-                        })
-                        .optional()
+                    statement.execute(params![stored.id as i64, lease.holder, lease.until])
+                })
+                .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(claimed)
+        })
+    }
+
+    fn journal(&self, stream: &str, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT seq, entry FROM journal WHERE stream = ?1 AND seq > ?2 ORDER BY seq",
+                )
+                .map_err(backend)?;
+            let rows = statement
+                .query_map(params![stream, after as i64], |row| {
+                    Ok((row.get::<_, i64>(0)? as u64, row.get(1)?))
+                })
+                .map_err(backend)?;
+            rows.map(|row| row.map_err(backend)).collect()
+        })
+    }
+
+    fn append(&self, stream: &str, after: u64, entries: &[String]) -> Result<(), StoreError> {
+        self.with(|connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let last: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM journal WHERE stream = ?1")
+                .and_then(|mut statement| statement.query_row([stream], |row| row.get(0)))
+                .map_err(backend)?;
+            if last as u64 != after {
+                return Err(StoreError::Behind(stream.to_owned()));
+            }
+            for (offset, entry) in entries.iter().enumerate() {
+                tx.prepare_cached("INSERT INTO journal (stream, seq, entry) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut statement| {
+                        statement.execute(params![stream, last + 1 + offset as i64, entry])
+                    })
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)
+        })
+    }
+
+    fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.with(|connection| {
+            connection
+                .prepare_cached("INSERT OR IGNORE INTO components (sha256, bytes) VALUES (?1, ?2)")
+                .and_then(|mut statement| statement.execute(params![sha256, bytes]))
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|connection| {
+            connection
+                .prepare_cached("SELECT bytes FROM components WHERE sha256 = ?1")
+                .and_then(|mut statement| {
+                    statement.query_row([sha256], |row| row.get(0)).optional()
                 })
                 .map_err(backend)
         })
@@ -498,6 +594,34 @@ impl SqliteStore {
             .collect()
         })
     }
+}
+
+/// The earliest timer due by `until` that `lease` may take.
+fn first_free_timer(
+    connection: &Connection,
+    until: Timestamp,
+    lease: &Lease,
+) -> Result<Option<StoredTimer>, StoreError> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT id, due, account, tag FROM timers WHERE due <= ?1 AND {FREE_TIMER}
+             ORDER BY due, id LIMIT 1"
+        ))
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![until, lease.holder, lease.now], |row| {
+                    Ok(StoredTimer {
+                        id: row.get::<_, i64>(0)? as u64,
+                        timer: Timer {
+                            due: row.get(1)?,
+                            account: AccountId(row.get(2)?),
+                            tag: row.get::<_, i64>(3)? as u64,
+                        },
+                    })
+                })
+                .optional()
+        })
+        .map_err(backend)
 }
 
 fn inbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String)> {

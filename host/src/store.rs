@@ -150,6 +150,42 @@ pub struct Notification {
     pub message: String,
 }
 
+/// A change of a charge's state in the outbox, made only if the charge still
+/// stands as it was read: two nodes that read it queued cannot both submit it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    /// The charge's key.
+    pub key: String,
+    /// Its state as read.
+    pub from: OutboxState,
+    /// Its new state.
+    pub to: OutboxState,
+}
+
+/// A claim on due work: who holds it, and until when, in wall-clock
+/// milliseconds (leases expire in real time, whatever clock the platform
+/// runs on). A holder may take back its own leases at once: a node restarted
+/// under its name resumes its work without waiting for them to expire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The node claiming.
+    pub holder: String,
+    /// The wall-clock time now.
+    pub now: i64,
+    /// When the claim lapses unless the work is done.
+    pub until: i64,
+}
+
+impl Lease {
+    /// Whether work leased to `holder` until `until` is free for this claim.
+    pub fn may_take(&self, holder: Option<&str>, until: i64) -> bool {
+        match holder {
+            None => true,
+            Some(holder) => holder == self.holder || until < self.now,
+        }
+    }
+}
+
 /// A wake-up a policy asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timer {
@@ -181,8 +217,9 @@ pub struct Batch {
     pub charges: Vec<ChargeRequest>,
     /// Charges settled, leaving the outbox.
     pub settled: Vec<ChargeRecord>,
-    /// New states of charges still in the outbox (submitted, pending), by key.
-    pub submitted: Vec<(String, OutboxState)>,
+    /// New states of charges still in the outbox (submitted, pending), each
+    /// made only from the state read.
+    pub submitted: Vec<StateChange>,
     /// Outcomes a policy did not handle, to offer again.
     pub inbox: Vec<InboxItem>,
     /// Inbox items handled (or replaced by a new attempt).
@@ -238,9 +275,15 @@ pub enum StoreError {
     /// A call was already rated for this account.
     #[error("call {1} of {0} already rated")]
     AlreadyRated(AccountId, String),
-    /// A charge to settle is not in the outbox.
-    #[error("charge {0} is not pending")]
+    /// A charge to settle or move on is not in the outbox, or no longer in the
+    /// state it was read in; or a timer or inbox item to retire is gone: the
+    /// work was done already (by another node, say).
+    #[error("{0} is not pending")]
     NotPending(String),
+    /// A journal stream has entries after the one the writer read: catch up
+    /// and try again.
+    #[error("journal {0} moved on")]
+    Behind(String),
     /// The backend failed.
     #[error("storage failed: {0}")]
     Backend(String),
@@ -283,8 +326,32 @@ pub trait Store: Send + Sync {
     fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError>;
     /// Whether a wake-up with this tag is pending for the account.
     fn timer_pending(&self, account: &AccountId, tag: u64) -> Result<bool, StoreError>;
-    /// The earliest timer due at or before `until`.
-    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError>;
+    /// The earliest timer due at or before `until` that no live lease of
+    /// another holder keeps.
+    fn next_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError>;
+    /// Claim the earliest timer due at or before `until` that `lease` may take,
+    /// leasing it: no other node fires it while the lease lives, and its
+    /// firing commits with the event it wakes (retiring it).
+    fn claim_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError>;
+    /// The entries of a journal stream after the `after`-th, with their
+    /// numbers (from 1, in order).
+    fn journal(&self, stream: &str, after: u64) -> Result<Vec<(u64, String)>, StoreError>;
+    /// Append entries to a journal stream that has exactly `after` entries, as
+    /// one step; [`StoreError::Behind`] if it has more.
+    fn append(&self, stream: &str, after: u64, entries: &[String]) -> Result<(), StoreError>;
+    /// Keep a policy component under its SHA-256 (hex); keeping it again is a
+    /// no-op.
+    fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// A component kept under this SHA-256 (hex).
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every settled charge, in order.
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError>;
     /// Every notice, in order.
@@ -313,7 +380,10 @@ struct Tables {
     timer_due: HashMap<u64, Timestamp>,
     timers_pending: HashMap<AccountId, usize>,
     timer_by_tag: HashMap<(AccountId, u64), u64>,
+    timer_leases: HashMap<u64, (String, i64)>,
     next_timer_id: u64,
+    journals: HashMap<String, Vec<String>>,
+    components: HashMap<String, Vec<u8>>,
     auto_recharges: HashMap<(AccountId, i64), u32>,
 }
 
@@ -322,6 +392,7 @@ impl Tables {
         let Some(due) = self.timer_due.remove(&id) else {
             return;
         };
+        self.timer_leases.remove(&id);
         if let Some(timer) = self.timers.remove(&(due, id)) {
             if let Some(pending) = self.timers_pending.get_mut(&timer.account) {
                 *pending = pending.saturating_sub(1);
@@ -348,11 +419,28 @@ impl Tables {
                 return Err(StoreError::DuplicateKey(charge.key.clone()));
             }
         }
-        let settled = batch.settled.iter().map(|record| &record.request.key);
-        let submitted = batch.submitted.iter().map(|(key, _)| key);
-        for key in settled.chain(submitted) {
+        for key in batch.settled.iter().map(|record| &record.request.key) {
             if !self.outbox.iter().any(|entry| &entry.request.key == key) {
                 return Err(StoreError::NotPending(key.clone()));
+            }
+        }
+        for change in &batch.submitted {
+            let stands = self
+                .outbox
+                .iter()
+                .any(|entry| entry.request.key == change.key && entry.state == change.from);
+            if !stands {
+                return Err(StoreError::NotPending(change.key.clone()));
+            }
+        }
+        for id in &batch.fired {
+            if !self.timer_due.contains_key(id) {
+                return Err(StoreError::NotPending(format!("timer {id}")));
+            }
+        }
+        for id in &batch.inbox_done {
+            if !self.inbox.contains_key(id) {
+                return Err(StoreError::NotPending(format!("inbox item {id}")));
             }
         }
         Ok(())
@@ -381,13 +469,13 @@ impl Tables {
                 state: OutboxState::Queued,
             });
         }
-        for (key, state) in batch.submitted {
+        for change in batch.submitted {
             if let Some(entry) = self
                 .outbox
                 .iter_mut()
-                .find(|entry| entry.request.key == key)
+                .find(|entry| entry.request.key == change.key)
             {
-                entry.state = state;
+                entry.state = change.to;
             }
         }
         for record in batch.settled {
@@ -429,6 +517,24 @@ impl Tables {
         for (account, call) in batch.rated_calls {
             self.rated_calls.entry(account).or_default().insert(call);
         }
+    }
+
+    /// The earliest timer due by `until` that `lease` may take.
+    fn first_free_timer(&self, until: Timestamp, lease: &Lease) -> Option<StoredTimer> {
+        self.timers
+            .iter()
+            .take_while(|((due, _), _)| *due <= until)
+            .find(|((_, id), _)| {
+                let held = self.timer_leases.get(id);
+                lease.may_take(
+                    held.map(|(holder, _)| holder.as_str()),
+                    held.map_or(0, |h| h.1),
+                )
+            })
+            .map(|((_, id), timer)| StoredTimer {
+                id: *id,
+                timer: timer.clone(),
+            })
     }
 
     fn is_rated(&self, account: &AccountId, call: &str) -> bool {
@@ -556,17 +662,60 @@ impl Store for MemoryStore {
             .contains_key(&(account.clone(), tag)))
     }
 
-    fn next_timer(&self, until: Timestamp) -> Result<Option<StoredTimer>, StoreError> {
+    fn next_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError> {
+        Ok(self.tables()?.first_free_timer(until, lease))
+    }
+
+    fn claim_timer(
+        &self,
+        until: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<StoredTimer>, StoreError> {
+        let mut tables = self.tables()?;
+        let claimed = tables.first_free_timer(until, lease);
+        if let Some(stored) = &claimed {
+            tables
+                .timer_leases
+                .insert(stored.id, (lease.holder.clone(), lease.until));
+        }
+        Ok(claimed)
+    }
+
+    fn journal(&self, stream: &str, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
         let tables = self.tables()?;
-        Ok(tables
-            .timers
+        let entries = tables.journals.get(stream).map_or(&[][..], Vec::as_slice);
+        Ok(entries
             .iter()
-            .next()
-            .filter(|((due, _), _)| *due <= until)
-            .map(|((_, id), timer)| StoredTimer {
-                id: *id,
-                timer: timer.clone(),
-            }))
+            .enumerate()
+            .skip(usize::try_from(after).unwrap_or(usize::MAX))
+            .map(|(index, entry)| (index as u64 + 1, entry.clone()))
+            .collect())
+    }
+
+    fn append(&self, stream: &str, after: u64, entries: &[String]) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        let journal = tables.journals.entry(stream.to_owned()).or_default();
+        if journal.len() as u64 != after {
+            return Err(StoreError::Behind(stream.to_owned()));
+        }
+        journal.extend_from_slice(entries);
+        Ok(())
+    }
+
+    fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.tables()?
+            .components
+            .entry(sha256.to_owned())
+            .or_insert_with(|| bytes.to_vec());
+        Ok(())
+    }
+
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tables()?.components.get(sha256).cloned())
     }
 
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
@@ -664,7 +813,12 @@ mod tests {
                 ..Batch::default()
             })
             .unwrap();
-        let first = store.next_timer(100).unwrap().unwrap();
+        let lease = Lease {
+            holder: "node".into(),
+            now: 0,
+            until: 1,
+        };
+        let first = store.next_timer(100, &lease).unwrap().unwrap();
         assert_eq!(first.timer.tag, 2);
         store
             .commit(Batch {
@@ -672,7 +826,7 @@ mod tests {
                 ..Batch::default()
             })
             .unwrap();
-        assert_eq!(store.next_timer(100).unwrap().unwrap().timer.tag, 3);
-        assert!(store.next_timer(5).unwrap().is_none());
+        assert_eq!(store.next_timer(100, &lease).unwrap().unwrap().timer.tag, 3);
+        assert!(store.next_timer(5, &lease).unwrap().is_none());
     }
 }

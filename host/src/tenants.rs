@@ -17,6 +17,7 @@ pub const DEFAULT_POLICY_ID: &str = "default";
 /// A tenant's own policy, assigned to an agency or user and its sub-accounts.
 pub struct Tenant {
     owner: AccountId,
+    sha256: Option<String>,
     state_id: PolicyId,
     policy: Arc<dyn Policy>,
     consecutive_faults: AtomicU32,
@@ -37,6 +38,24 @@ impl Tenant {
     /// The id its per-account state is kept under.
     pub fn state_id(&self) -> &PolicyId {
         &self.state_id
+    }
+
+    /// The SHA-256 of its component, when it is shared through the store.
+    pub fn sha256(&self) -> Option<&str> {
+        self.sha256.as_deref()
+    }
+
+    /// Its faults in a row so far.
+    pub fn faults(&self) -> u32 {
+        self.consecutive_faults.load(Ordering::SeqCst)
+    }
+
+    /// Take the fault count the shared configuration holds.
+    pub fn restore(&self, faults: u32) {
+        self.consecutive_faults.store(faults, Ordering::SeqCst);
+        if faults >= QUARANTINE_AFTER {
+            self.quarantined.store(true, Ordering::SeqCst);
+        }
     }
 
     /// A call ended without a fault.
@@ -79,18 +98,46 @@ impl Tenants {
         }
     }
 
-    /// Give `owner` (and its sub-accounts) its own policy, replacing any earlier one.
+    /// Give `owner` (and its sub-accounts) its own policy, replacing any
+    /// earlier one; in this process only.
     pub fn assign(&self, owner: AccountId, policy: Arc<dyn Policy>) {
+        self.put(owner, None, policy, 0);
+    }
+
+    /// Give `owner` the shared component `sha256`, compiled as `policy`, with
+    /// the faults in a row the shared configuration counts.
+    pub fn assign_shared(
+        &self,
+        owner: AccountId,
+        sha256: String,
+        policy: Arc<dyn Policy>,
+        faults: u32,
+    ) {
+        self.put(owner, Some(sha256), policy, faults);
+    }
+
+    fn put(&self, owner: AccountId, sha256: Option<String>, policy: Arc<dyn Policy>, faults: u32) {
         let tenant = Arc::new(Tenant {
             state_id: PolicyId::from(format!("tenant:{owner}")),
             owner: owner.clone(),
+            sha256,
             policy,
             consecutive_faults: AtomicU32::new(0),
             quarantined: AtomicBool::new(false),
         });
+        tenant.restore(faults);
         if let Ok(mut assigned) = self.assigned.write() {
             assigned.insert(owner, tenant);
         }
+    }
+
+    /// `owner`'s tenant, if it runs the shared component `sha256`.
+    pub fn shared_tenant(&self, owner: &AccountId, sha256: &str) -> Option<Arc<Tenant>> {
+        let assigned = self.assigned.read().ok()?;
+        assigned
+            .get(owner)
+            .filter(|tenant| tenant.sha256() == Some(sha256))
+            .cloned()
     }
 
     /// The tenant whose policy covers the account, quarantined or not.

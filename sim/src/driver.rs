@@ -316,7 +316,8 @@ impl<'a> Driver<'a> {
             Action::CardIncident { member, behavior } => {
                 let workload = self.workload;
                 self.gateway
-                    .set_behavior(&workload.members[member].id, MAIN_CARD, behavior);
+                    .set_behavior(&workload.members[member].id, MAIN_CARD, behavior)
+                    .map_err(|error| self.host_error(error.into()))?;
                 self.states[member].card = behavior;
                 Ok(())
             }
@@ -452,7 +453,9 @@ impl<'a> Driver<'a> {
     fn update_card(&mut self, member: usize) -> Result<(), SimulationError> {
         let workload = self.workload;
         let id = &workload.members[member].id;
-        self.gateway.set_behavior(id, MAIN_CARD, CardBehavior::Ok);
+        self.gateway
+            .set_behavior(id, MAIN_CARD, CardBehavior::Ok)
+            .map_err(|error| self.host_error(error.into()))?;
         self.states[member].card = CardBehavior::Ok;
         let updated = self.platform.update_card(id, MAIN_CARD);
         self.absorb(updated)

@@ -23,7 +23,7 @@ pub fn advance(
             break;
         };
         report.add(platform.advance_to(step)?);
-        for hook in gateway.take_webhooks(step) {
+        for hook in gateway.take_webhooks(step)? {
             platform.deliver_outcome(&hook.key, GatewayAnswer::Settled(hook.settlement))?;
         }
     }

@@ -1,10 +1,13 @@
 //! Replaying a scenario script against a platform with a simulated clock and
-//! gateway.
+//! gateway, in memory or on a database (`--db`, SPEC §7): on a database a run
+//! continues from what the store holds, the simulated gateway keeps what it
+//! charged in the same store, and the clock where the run stopped is kept in
+//! the journal stream [`CLOCK_STREAM`].
 
 use std::path::Path;
 use std::sync::Arc;
 
-use recharge_policy_sdk::model::{PolicyError, Rates};
+use recharge_policy_sdk::model::{PolicyError, Rates, Timestamp};
 use thiserror::Error;
 
 use crate::files::{ReadError, read_capped};
@@ -13,7 +16,7 @@ use crate::report::{self, AnswerOut, Document, Rejection};
 use crate::script::{Command, Line, Malformed, read_script};
 use recharge_host::AccountId;
 use recharge_host::SimulatedGateway;
-use recharge_host::{HostError, Platform, PlatformBuilder};
+use recharge_host::{HostError, Platform, PlatformBuilder, Store, StoreError};
 
 /// Why a replay stopped.
 #[derive(Debug, Error)]
@@ -33,6 +36,10 @@ pub enum ReplayError {
     },
 }
 
+/// The journal stream where a replay on a database keeps its clock: one entry
+/// per run, the time it stopped at (milliseconds since the epoch).
+pub const CLOCK_STREAM: &str = "replay-clock";
+
 /// Read, parse and replay a script file (read line by line, within the bounds
 /// of [`read_script`]).
 pub fn replay_file(path: &Path, builder: PlatformBuilder) -> Result<Document, ReplayError> {
@@ -40,15 +47,104 @@ pub fn replay_file(path: &Path, builder: PlatformBuilder) -> Result<Document, Re
     replay(path, &lines, builder)
 }
 
-/// Replay parsed lines on a fresh platform (simulated clock from the first line).
+/// [`replay_file`] on a database: the run continues from what `store` holds.
+pub fn replay_file_in(
+    path: &Path,
+    builder: PlatformBuilder,
+    store: Arc<dyn Store>,
+) -> Result<Document, ReplayError> {
+    let lines = read_script(path)?;
+    replay_in(path, &lines, builder, store)
+}
+
+/// Replay parsed lines on a fresh platform in memory (simulated clock from the
+/// first line).
 pub fn replay(
     path: &Path,
     lines: &[Line],
     builder: PlatformBuilder,
 ) -> Result<Document, ReplayError> {
-    let file = path.display().to_string();
     let start = lines.first().map(|line| line.at).unwrap_or_default();
     let gateway = Arc::new(SimulatedGateway::new());
+    run_lines(path, lines, builder, gateway, start).map(|(document, _)| document)
+}
+
+/// Replay parsed lines on the platform `store` holds: the clock goes on from
+/// where the last run on it stopped (a line earlier than that is malformed),
+/// and the simulated gateway is the one kept in the store.
+pub fn replay_in(
+    path: &Path,
+    lines: &[Line],
+    builder: PlatformBuilder,
+    store: Arc<dyn Store>,
+) -> Result<Document, ReplayError> {
+    let file = path.display().to_string();
+    let host_error = |source: StoreError| ReplayError::Host {
+        file: file.clone(),
+        line: 0,
+        source: source.into(),
+    };
+    let clocks = store.journal(CLOCK_STREAM, 0).map_err(host_error)?;
+    let stopped = match clocks.last() {
+        Some((seq, entry)) => Some(entry.parse::<Timestamp>().map_err(|_| {
+            host_error(StoreError::Backend(format!(
+                "{CLOCK_STREAM} journal entry {seq} is not a time: {entry:?}"
+            )))
+        })?),
+        None => None,
+    };
+    if let (Some(stopped), Some(first)) = (stopped, lines.first())
+        && first.at < stopped
+    {
+        return Err(Malformed {
+            file,
+            line: first.number,
+            message: format!(
+                "\"at\" {} is earlier than the database's clock, {}",
+                report::time(first.at),
+                report::time(stopped)
+            ),
+        }
+        .into());
+    }
+    let start = stopped
+        .or_else(|| lines.first().map(|line| line.at))
+        .unwrap_or_default();
+    let gateway = Arc::new(SimulatedGateway::in_store(Arc::clone(&store)).map_err(host_error)?);
+    let outcome = run_lines(
+        path,
+        lines,
+        builder.store(Arc::clone(&store)),
+        gateway,
+        start,
+    );
+    // Where the run stopped, kept even when a line stopped it: what it
+    // committed stays committed.
+    let now = match &outcome {
+        Ok((_, now)) => *now,
+        Err(_) => lines.last().map_or(start, |line| line.at.max(start)),
+    };
+    let mut after = clocks.len() as u64;
+    loop {
+        match store.append(CLOCK_STREAM, after, &[now.to_string()]) {
+            Ok(()) => break,
+            Err(StoreError::Behind(_)) => after += 1,
+            Err(other) => return Err(host_error(other)),
+        }
+    }
+    outcome.map(|(document, _)| document)
+}
+
+/// Run the lines on a platform built with `gateway` and a simulated clock
+/// starting at `start`; the document, and the clock where the run ended.
+fn run_lines(
+    path: &Path,
+    lines: &[Line],
+    builder: PlatformBuilder,
+    gateway: Arc<SimulatedGateway>,
+    start: Timestamp,
+) -> Result<(Document, Timestamp), ReplayError> {
+    let file = path.display().to_string();
     let platform = builder
         .gateway(gateway.clone())
         .simulated_clock(start)
@@ -89,7 +185,7 @@ pub fn replay(
     })?;
     document.rejections = rejections;
     document.answers = answers;
-    Ok(document)
+    Ok((document, platform.now()))
 }
 
 /// How a line went wrong.
@@ -140,7 +236,9 @@ fn run(
             behavior,
         } => {
             platform.add_card(&id(account), card)?;
-            gateway.set_behavior(&id(account), card, *behavior);
+            gateway
+                .set_behavior(&id(account), card, *behavior)
+                .map_err(HostError::from)?;
         }
         Command::UpdateCard {
             account,
@@ -149,7 +247,9 @@ fn run(
         } => {
             platform.account(&id(account))?;
             if let Some(behavior) = behavior {
-                gateway.set_behavior(&id(account), card, *behavior);
+                gateway
+                    .set_behavior(&id(account), card, *behavior)
+                    .map_err(HostError::from)?;
             }
             platform.update_card(&id(account), card)?;
         }
@@ -159,7 +259,9 @@ fn run(
             behavior,
         } => {
             platform.account(&id(account))?;
-            gateway.set_behavior(&id(account), card, *behavior);
+            gateway
+                .set_behavior(&id(account), card, *behavior)
+                .map_err(HostError::from)?;
         }
         Command::Rates { basic, premium } => platform.set_rates(Rates {
             basic: *basic,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use recharge_host::{Limits, Platform, PlatformBuilder};
+use recharge_host::{Database, Limits, Platform, PlatformBuilder};
 use recharge_sim::files::{ReadError, read_capped};
 
 /// Billing policy plugin: prepaid auto-recharge and sub-account minute allocation
@@ -30,6 +30,10 @@ enum Command {
     Replay {
         /// The script.
         script: PathBuf,
+        /// Continue from what this database holds (`sqlite:PATH` or
+        /// `postgres://USER:PASSWORD@HOST/DB`) and keep the run's state in it.
+        #[arg(long)]
+        db: Option<Database>,
     },
     /// Validate a policy component against the contract and the limits.
     Check {
@@ -49,7 +53,7 @@ enum Command {
 /// Run a parsed command line.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Replay { script } => replay::run(&script),
+        Command::Replay { script, db } => replay::run(&script, db.as_ref()),
         Command::Check { file } => check::run(&file),
         Command::Simulate(args) => simulate::run(&args),
         Command::Bench(args) => bench::run(&args),

@@ -104,7 +104,7 @@ fn observe(h: &Harness) -> Observed {
         pending: store.pending_charges().unwrap(),
         notifications: store.notifications().unwrap(),
         next_timer: store
-            .next_timer(i64::MAX)
+            .next_timer(i64::MAX, &crate::test_lease())
             .unwrap()
             .map(|stored| stored.timer),
     }

@@ -259,7 +259,9 @@ impl World {
                 } else {
                     "decline"
                 };
-                gateway.set_behavior(&account, "amex", behavior.parse().unwrap());
+                gateway
+                    .set_behavior(&account, "amex", behavior.parse().unwrap())
+                    .unwrap();
             }
         }
         let spied = Arc::new(Spy {

@@ -229,7 +229,8 @@ fn a_lost_answer_is_charged_once_credited_once_and_is_no_new_attempt() {
     let h = harness();
     let user = h.user("u");
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::TimeoutTimes(1));
+        .set_behavior(&user, "visa", CardBehavior::TimeoutTimes(1))
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -356,7 +357,8 @@ fn a_pending_charge_credits_only_when_confirmed_and_once() {
     let h = harness();
     let user = h.user("u");
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE));
+        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE))
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -384,12 +386,17 @@ fn a_pending_charge_credits_only_when_confirmed_and_once() {
             .unwrap()
     );
     h.platform.advance_to(JAN_1 + 29 * MINUTE).unwrap();
-    assert!(h.gateway.take_webhooks(JAN_1 + 29 * MINUTE).is_empty());
+    assert!(
+        h.gateway
+            .take_webhooks(JAN_1 + 29 * MINUTE)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(h.balance(&user), d("0"));
     assert!(h.platform.charges().unwrap().is_empty());
 
     h.platform.advance_to(JAN_1 + 30 * MINUTE).unwrap();
-    let webhooks = h.gateway.take_webhooks(JAN_1 + 30 * MINUTE);
+    let webhooks = h.gateway.take_webhooks(JAN_1 + 30 * MINUTE).unwrap();
     assert_eq!(webhooks.len(), 2, "the gateway confirms twice");
     assert!(webhooks.iter().all(|hook| hook.key == key));
     let delivered: Vec<bool> = webhooks
@@ -434,7 +441,8 @@ fn a_pending_charge_whose_webhooks_are_lost_settles_by_asking_again() {
     let h = harness();
     let user = h.user("u");
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE));
+        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE))
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -447,7 +455,7 @@ fn a_pending_charge_whose_webhooks_are_lost_settles_by_asking_again() {
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].settled_at, JAN_1 + HOUR);
     assert_eq!(h.gateway.attempts(), 1);
-    for hook in h.gateway.take_webhooks(JAN_1 + 2 * HOUR) {
+    for hook in h.gateway.take_webhooks(JAN_1 + 2 * HOUR).unwrap() {
         assert!(!deliver(&h.platform, &hook));
     }
     assert_eq!(h.balance(&user), d("20.00"));
@@ -464,7 +472,8 @@ fn no_second_recharge_while_one_is_pending() {
     let h = harness();
     let user = h.user("u");
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE));
+        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE))
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -521,7 +530,8 @@ fn requires_action_is_one_attempt_one_notice_no_retry_and_pauses() {
     let h = harness();
     let user = h.user("u");
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::RequiresAction);
+        .set_behavior(&user, "visa", CardBehavior::RequiresAction)
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -552,7 +562,9 @@ fn requires_action_is_one_attempt_one_notice_no_retry_and_pauses() {
     assert_eq!(h.balance(&user), d("-0.09"));
 
     // The customer authenticates (updates the card): the trigger runs again.
-    h.gateway.set_behavior(&user, "visa", CardBehavior::Ok);
+    h.gateway
+        .set_behavior(&user, "visa", CardBehavior::Ok)
+        .unwrap();
     h.platform.update_card(&user, "visa").unwrap();
     assert_eq!(
         outcomes(&h.platform),
@@ -571,7 +583,8 @@ fn a_top_up_that_requires_action_sends_payment_action_required() {
     let h = harness();
     let user = h.user("u");
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::RequiresAction);
+        .set_behavior(&user, "visa", CardBehavior::RequiresAction)
+        .unwrap();
     h.platform.top_up(&user, &user, "visa", d("10.00")).unwrap();
     assert_eq!(outcomes(&h.platform), [ChargeOutcome::RequiresAction]);
     assert_eq!(h.notices(&user, "payment_action_required").len(), 1);
@@ -673,7 +686,9 @@ fn a_restart_with_a_lost_answer_charges_nothing_twice() {
     let cards = Arc::new(SimulatedGateway::new());
     let before = host_on(memory.clone(), cards.clone(), JAN_1);
     let user = open_user(&before, "u");
-    cards.set_behavior(&user, "visa", CardBehavior::TimeoutTimes(1));
+    cards
+        .set_behavior(&user, "visa", CardBehavior::TimeoutTimes(1))
+        .unwrap();
     before
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -704,7 +719,9 @@ fn a_restart_with_a_pending_charge_credits_it_once() {
     let cards = Arc::new(SimulatedGateway::new());
     let before = host_on(memory.clone(), cards.clone(), JAN_1);
     let user = open_user(&before, "u");
-    cards.set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE));
+    cards
+        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE))
+        .unwrap();
     before
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -832,12 +849,17 @@ fn a_retry_timer_fires_with_its_charge_or_not_at_all() {
     let faulty = Arc::new(Faulty::over(memory.clone()));
     let platform = host_on(faulty.clone(), cards.clone(), JAN_1);
     let user = open_user(&platform, "u");
-    cards.set_behavior(&user, "visa", CardBehavior::FailTimes(1));
+    cards
+        .set_behavior(&user, "visa", CardBehavior::FailTimes(1))
+        .unwrap();
     platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
     assert_eq!(outcomes(&platform), [ChargeOutcome::Failed]);
-    let timer = memory.next_timer(i64::MAX).unwrap().expect("a retry timer");
+    let timer = memory
+        .next_timer(i64::MAX, &crate::test_lease())
+        .unwrap()
+        .expect("a retry timer");
     assert_eq!(timer.timer.due, JAN_1 + 5 * MINUTE);
 
     faulty.hooks().fail_fired.store(true, Ordering::SeqCst);
@@ -848,7 +870,10 @@ fn a_retry_timer_fires_with_its_charge_or_not_at_all() {
             "{failed:?}"
         );
     }
-    assert_eq!(memory.next_timer(i64::MAX).unwrap(), Some(timer.clone()));
+    assert_eq!(
+        memory.next_timer(i64::MAX, &crate::test_lease()).unwrap(),
+        Some(timer.clone())
+    );
     assert_eq!(cards.submissions(), 1);
     assert!(platform.outbox().unwrap().is_empty());
     assert_eq!(platform.charges().unwrap().len(), 1);
@@ -858,7 +883,10 @@ fn a_retry_timer_fires_with_its_charge_or_not_at_all() {
     faulty.hooks().fail_fired.store(false, Ordering::SeqCst);
     platform.advance_to(JAN_1 + 10 * MINUTE).unwrap();
     platform.advance_to(JAN_1 + DAY).unwrap();
-    assert_eq!(memory.next_timer(i64::MAX).unwrap(), None);
+    assert_eq!(
+        memory.next_timer(i64::MAX, &crate::test_lease()).unwrap(),
+        None
+    );
     let charges = platform.charges().unwrap();
     assert_eq!(
         charges
@@ -914,7 +942,10 @@ fn an_allocation_run_fires_with_its_purchase_or_not_at_all() {
         matches!(failed, Err(HostError::Store(StoreError::Backend(_)))),
         "{failed:?}"
     );
-    let pending = memory.next_timer(i64::MAX).unwrap().expect("the next run");
+    let pending = memory
+        .next_timer(i64::MAX, &crate::test_lease())
+        .unwrap()
+        .expect("the next run");
     assert_eq!(pending.timer.due, feb_1);
     assert_eq!(platform.charges().unwrap().len(), 1);
     let account = platform.account(&sub).unwrap();
@@ -938,7 +969,10 @@ fn an_allocation_run_fires_with_its_purchase_or_not_at_all() {
     assert_eq!(cards.card_charges().len(), 2);
     assert_eq!(notices_of(&platform, &agency, "allocation_succeeded"), 2);
     assert_eq!(
-        memory.next_timer(i64::MAX).unwrap().map(|t| t.timer.due),
+        memory
+            .next_timer(i64::MAX, &crate::test_lease())
+            .unwrap()
+            .map(|t| t.timer.due),
         Some(at("2026-03-01T00:00:00Z"))
     );
 }
@@ -954,12 +988,13 @@ fn the_same_webhook_delivered_concurrently_credits_once() {
     let h = harness();
     let user = h.user("u");
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE));
+        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE))
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
     h.platform.advance_to(JAN_1 + 30 * MINUTE).unwrap();
-    let webhooks = h.gateway.take_webhooks(JAN_1 + 30 * MINUTE);
+    let webhooks = h.gateway.take_webhooks(JAN_1 + 30 * MINUTE).unwrap();
     assert_eq!(webhooks.len(), 2);
     let settled = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..8)
@@ -992,12 +1027,13 @@ fn a_duplicate_webhook_while_the_outcome_waits_in_the_inbox_changes_nothing() {
         .set_policy_object(&user, FaultsOnOutcome::new(1))
         .unwrap();
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE));
+        .set_behavior(&user, "visa", CardBehavior::Pending(30 * MINUTE))
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
     h.platform.advance_to(JAN_1 + 30 * MINUTE).unwrap();
-    let webhooks = h.gateway.take_webhooks(JAN_1 + 30 * MINUTE);
+    let webhooks = h.gateway.take_webhooks(JAN_1 + 30 * MINUTE).unwrap();
     let delivered: Vec<bool> = webhooks
         .iter()
         .map(|hook| deliver(&h.platform, hook))
@@ -1060,7 +1096,8 @@ fn an_allocation_whose_answer_was_lost_adds_its_minutes_once() {
     let h = harness();
     let (agency, sub) = h.agency_with_sub("a", "s");
     h.gateway
-        .set_behavior(&agency, "amex", CardBehavior::TimeoutTimes(1));
+        .set_behavior(&agency, "amex", CardBehavior::TimeoutTimes(1))
+        .unwrap();
     h.platform
         .save_allocation(&agency, &sub, allocation(100, 50))
         .unwrap();

@@ -6,6 +6,7 @@
 mod cache;
 mod cli;
 mod contract;
+mod durable_replay;
 mod fuzz_smoke;
 mod guardrails;
 mod host_failure;
@@ -83,6 +84,16 @@ pub fn postgres_url() -> Option<String> {
 pub fn postgres_store(schema: &str) -> Option<recharge_host::PostgresStore> {
     let url = postgres_url()?;
     Some(recharge_host::PostgresStore::open_empty_schema(&url, schema, 4).unwrap())
+}
+
+/// A claim on due work for tests that read timers directly: at the end of
+/// time every other lease has lapsed, so this one sees every due timer.
+pub fn test_lease() -> recharge_host::Lease {
+    recharge_host::Lease {
+        holder: "test".into(),
+        now: i64::MAX,
+        until: i64::MAX,
+    }
 }
 
 fn workspace() -> PathBuf {

@@ -164,7 +164,9 @@ fn r4_monthly_limit_stops_recharges_with_one_notice_a_month() {
 fn r5_transient_failures_retry_at_5m_30m_2h_then_pause() {
     let h = harness();
     let user = h.user("u");
-    h.gateway.set_behavior(&user, "visa", CardBehavior::Fail);
+    h.gateway
+        .set_behavior(&user, "visa", CardBehavior::Fail)
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -197,7 +199,8 @@ fn r5_a_transient_failure_then_success_credits_once() {
     let h = harness();
     let user = h.user("u");
     h.gateway
-        .set_behavior(&user, "visa", CardBehavior::FailTimes(1));
+        .set_behavior(&user, "visa", CardBehavior::FailTimes(1))
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -213,7 +216,9 @@ fn r5_a_transient_failure_then_success_credits_once() {
 fn r6_a_decline_pauses_and_a_card_update_resumes() {
     let h = harness();
     let user = h.user("u");
-    h.gateway.set_behavior(&user, "visa", CardBehavior::Decline);
+    h.gateway
+        .set_behavior(&user, "visa", CardBehavior::Decline)
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -224,7 +229,9 @@ fn r6_a_decline_pauses_and_a_card_update_resumes() {
         .record_usage(&user, "c1", 60, MinuteType::Basic)
         .unwrap();
     assert_eq!(h.charge_amounts().len(), 1);
-    h.gateway.set_behavior(&user, "visa", CardBehavior::Ok);
+    h.gateway
+        .set_behavior(&user, "visa", CardBehavior::Ok)
+        .unwrap();
     h.platform.update_card(&user, "visa").unwrap();
     assert_eq!(h.charge_amounts().len(), 2);
     assert_eq!(h.platform.account(&user).unwrap().status, Status::Active);
@@ -235,7 +242,9 @@ fn r6_a_decline_pauses_and_a_card_update_resumes() {
 fn r6_a_manual_top_up_resumes_a_paused_account() {
     let h = harness();
     let user = h.user("u");
-    h.gateway.set_behavior(&user, "visa", CardBehavior::Decline);
+    h.gateway
+        .set_behavior(&user, "visa", CardBehavior::Decline)
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -253,7 +262,9 @@ fn r6_a_manual_top_up_resumes_a_paused_account() {
 fn r6_disabling_cancels_pending_retries() {
     let h = harness();
     let user = h.user("u");
-    h.gateway.set_behavior(&user, "visa", CardBehavior::Fail);
+    h.gateway
+        .set_behavior(&user, "visa", CardBehavior::Fail)
+        .unwrap();
     h.platform
         .save_auto_recharge(&user, &user, fixed("10.00", "20.00"))
         .unwrap();
@@ -366,13 +377,16 @@ fn r7_a_failed_allocation_notifies_the_agency_and_keeps_the_schedule() {
     let h = harness();
     let (agency, sub) = h.agency_with_sub("a", "s");
     h.gateway
-        .set_behavior(&agency, "amex", CardBehavior::Decline);
+        .set_behavior(&agency, "amex", CardBehavior::Decline)
+        .unwrap();
     h.platform
         .save_allocation(&agency, &sub, allocation(100, 0))
         .unwrap();
     assert_eq!(h.notices(&agency, "allocation_failed").len(), 1);
     assert_eq!(h.platform.account(&sub).unwrap().basic_seconds, 0);
-    h.gateway.set_behavior(&agency, "amex", CardBehavior::Ok);
+    h.gateway
+        .set_behavior(&agency, "amex", CardBehavior::Ok)
+        .unwrap();
     h.platform.advance_to(at("2026-02-01T00:00:00Z")).unwrap();
     assert_eq!(h.platform.account(&sub).unwrap().basic_seconds, 6000);
     assert_eq!(h.platform.account(&agency).unwrap().status, Status::Active);
@@ -399,7 +413,9 @@ fn r7_rates_in_force_at_run_time_price_each_run() {
 fn r8_a_failed_top_up_is_not_retried_and_notifies() {
     let h = harness();
     let user = h.user("u");
-    h.gateway.set_behavior(&user, "visa", CardBehavior::Fail);
+    h.gateway
+        .set_behavior(&user, "visa", CardBehavior::Fail)
+        .unwrap();
     h.platform.top_up(&user, &user, "visa", d("30.00")).unwrap();
     h.platform.advance_to(JAN_1 + DAY).unwrap();
     assert_eq!(h.charge_amounts(), vec![d("30.00")]);

@@ -23,7 +23,7 @@ fn scenario_dir() -> PathBuf {
 }
 
 /// Every script in `tests/scenarios`, sorted by name.
-fn scripts() -> Vec<PathBuf> {
+pub(crate) fn scripts() -> Vec<PathBuf> {
     let dir = scenario_dir();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));
     let mut scripts: Vec<PathBuf> = entries

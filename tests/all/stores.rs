@@ -8,7 +8,7 @@ use std::sync::Arc;
 use recharge_host::model::{AccountKind, ChargeOutcome, PaymentOutcome, Purpose};
 use recharge_host::{
     Account, Batch, Cause, ChargeRecord, ChargeRequest, InboxItem, LedgerEntry, MemoryStore,
-    Notification, OutboxState, PostgresStore, SqliteStore, Store, StoreError, Timer,
+    Notification, OutboxState, PostgresStore, SqliteStore, StateChange, Store, StoreError, Timer,
 };
 use rust_decimal::Decimal;
 
@@ -175,7 +175,11 @@ fn the_outbox_keeps_each_charge_until_it_settles_once() {
         };
         store
             .commit(Batch {
-                submitted: vec![("early".into(), submitted.clone())],
+                submitted: vec![StateChange {
+                    key: "early".into(),
+                    from: OutboxState::Queued,
+                    to: submitted.clone(),
+                }],
                 ..Batch::default()
             })
             .unwrap();
@@ -216,7 +220,11 @@ fn the_outbox_keeps_each_charge_until_it_settles_once() {
             "{name}"
         );
         let unknown = Batch {
-            submitted: vec![("nobody".into(), OutboxState::Queued)],
+            submitted: vec![StateChange {
+                key: "nobody".into(),
+                from: OutboxState::Queued,
+                to: OutboxState::Queued,
+            }],
             ..Batch::default()
         };
         assert_eq!(
@@ -296,7 +304,7 @@ fn timers_fire_in_order_and_the_same_tag_replaces() {
         assert_eq!(store.pending_timers(&id("u")).unwrap(), 4, "{name}");
         assert!(store.timer_pending(&id("u"), u64::MAX).unwrap(), "{name}");
         let mut order = Vec::new();
-        while let Some(next) = store.next_timer(100).unwrap() {
+        while let Some(next) = store.next_timer(100, &crate::test_lease()).unwrap() {
             order.push((next.timer.due, next.timer.tag));
             store
                 .commit(Batch {
@@ -358,11 +366,15 @@ fn ledger_notices_and_rated_calls_read_back_as_committed() {
 }
 
 /// Fill a durable store, close it, open it again with `open` and check it
-/// kept everything (its schema version is read by `version`).
-fn keeps_everything_across_a_reopen<S: Store>(open: impl Fn() -> S, version: impl Fn(&S) -> u32) {
+/// kept everything (its schema version, read by `version`, is `latest`).
+fn keeps_everything_across_a_reopen<S: Store>(
+    open: impl Fn() -> S,
+    version: impl Fn(&S) -> u32,
+    latest: u32,
+) {
     {
         let store = open();
-        assert_eq!(version(&store), 1);
+        assert_eq!(version(&store), latest);
         opened(&store);
         let mut account = store.account(&id("u")).unwrap().unwrap();
         account.balance = Decimal::new(1234, 2);
@@ -381,14 +393,22 @@ fn keeps_everything_across_a_reopen<S: Store>(open: impl Fn() -> S, version: imp
             .unwrap();
     }
     let store = open();
-    assert_eq!(version(&store), 1);
+    assert_eq!(version(&store), latest);
     let account = store.account(&id("u")).unwrap().unwrap();
     assert_eq!(account.balance, Decimal::new(1234, 2));
     assert_eq!(account.cards, ["visa"]);
     assert_eq!(account.version(), 1);
     assert!(store.key_used("k1").unwrap());
     assert_eq!(store.outbox().unwrap()[0].request, charge("k1", JAN_1));
-    assert_eq!(store.next_timer(JAN_1 + 5).unwrap().unwrap().timer.tag, 7);
+    assert_eq!(
+        store
+            .next_timer(JAN_1 + 5, &crate::test_lease())
+            .unwrap()
+            .unwrap()
+            .timer
+            .tag,
+        7
+    );
 }
 
 /// Nothing lost to a restart: what a SQLite file committed is there when it is
@@ -399,6 +419,7 @@ fn a_sqlite_file_keeps_everything_across_a_reopen() {
     keeps_everything_across_a_reopen(
         || SqliteStore::open(&path).unwrap(),
         |store| store.schema_version().unwrap(),
+        SqliteStore::SCHEMA_VERSION,
     );
 }
 
@@ -411,6 +432,7 @@ fn a_postgres_database_keeps_everything_across_a_reopen() {
     keeps_everything_across_a_reopen(
         || PostgresStore::open_in_schema(&url, "reopen", 2).unwrap(),
         |store| store.schema_version().unwrap(),
+        PostgresStore::SCHEMA_VERSION,
     );
 }
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use recharge_policy_sdk::model::{Rates, Timestamp};
 
@@ -28,7 +29,14 @@ pub struct PlatformBuilder {
     native_default: bool,
     engine: Option<PolicyEngine>,
     default_policy: Option<Arc<dyn Policy>>,
+    node: String,
+    lease: Duration,
 }
+
+/// The node name of a platform not given one.
+pub const DEFAULT_NODE: &str = "node";
+/// How long a claim on due work lasts unless the work is done first.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 impl PlatformBuilder {
     pub(super) fn new() -> Self {
@@ -43,6 +51,8 @@ impl PlatformBuilder {
             native_default: false,
             engine: None,
             default_policy: None,
+            node: DEFAULT_NODE.to_owned(),
+            lease: DEFAULT_LEASE,
         }
     }
 
@@ -100,6 +110,21 @@ impl PlatformBuilder {
         self
     }
 
+    /// Name this node (default [`DEFAULT_NODE`]). Nodes sharing a store must
+    /// have different names; a node restarted under its old name takes back
+    /// its own claims on due work at once instead of waiting for them to lapse.
+    pub fn node(mut self, name: impl Into<String>) -> Self {
+        self.node = name.into();
+        self
+    }
+
+    /// How long a claim on due work lasts (default [`DEFAULT_LEASE`]): a
+    /// crashed node's claims lapse after it and other nodes take the work.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
     /// Run the default policy natively instead of sandboxed (the speed baseline).
     pub fn native_default_policy(mut self) -> Self {
         self.native_default = true;
@@ -120,7 +145,7 @@ impl PlatformBuilder {
             (None, true) => Arc::new(NativePolicy),
             (None, false) => Arc::new(engine.load(crate::DEFAULT_POLICY)?),
         };
-        Ok(Platform {
+        let platform = Platform {
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             gateway,
             engine,
@@ -129,6 +154,14 @@ impl PlatformBuilder {
             rates: RwLock::new(self.rates),
             clock: self.clock,
             families: Mutex::new(HashMap::new()),
-        })
+            node: self.node,
+            lease_ms: i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX),
+            shared: Mutex::new(Default::default()),
+            compiled: Mutex::new(HashMap::new()),
+        };
+        // What the store holds already (rates, tenants' policies) wins over
+        // the builder's start.
+        platform.catch_up()?;
+        Ok(platform)
     }
 }

@@ -50,6 +50,7 @@ pub(super) enum Committed {
 impl Platform {
     /// The accounts handed to an event about `id`, and the policy deciding.
     pub(super) fn context(&self, id: &AccountId) -> Result<(Selected, EventContext), HostError> {
+        self.catch_up()?;
         let subject = self.account(id)?;
         let parent = match &subject.parent {
             Some(parent) => Some(self.account(parent)?),
@@ -138,11 +139,9 @@ impl Platform {
                 Err(StoreError::NotPending(_)) => return Ok(Committed::AlreadyDone),
                 Err(other) => return Err(other.into()),
             }
-            if let Some(tenant) = &selected.tenant {
-                match &committed {
-                    Committed::Faulted(_) => self.count_fault(&selected)?,
-                    _ => tenant.record_success(),
-                }
+            match &committed {
+                Committed::Faulted(_) => self.count_fault(&selected)?,
+                _ => self.count_success(&selected)?,
             }
             return Ok(committed);
         }
@@ -164,9 +163,7 @@ impl Platform {
         }
         match verdict {
             Ok(answer) => {
-                if let Some(tenant) = &selected.tenant {
-                    tenant.record_success();
-                }
+                self.count_success(&selected)?;
                 answer.map_err(HostError::Rejected)
             }
             Err(fault) => {
@@ -210,13 +207,35 @@ impl Platform {
         self.count_fault(selected)
     }
 
+    /// A tenant's policy ended a call without a fault: its run of faults
+    /// starts again (written to the shared configuration only after faults).
+    fn count_success(&self, selected: &Selected) -> Result<(), HostError> {
+        let Some(tenant) = &selected.tenant else {
+            return Ok(());
+        };
+        match tenant.sha256() {
+            Some(sha256) if tenant.faults() > 0 => {
+                self.record_shared_recovery(tenant.owner(), sha256)
+            }
+            Some(_) => Ok(()),
+            None => {
+                tenant.record_success();
+                Ok(())
+            }
+        }
+    }
+
     /// Count a committed fault of a tenant's policy; after repeated ones,
     /// quarantine it and tell every account it governed (H6).
     fn count_fault(&self, selected: &Selected) -> Result<(), HostError> {
         let Some(tenant) = &selected.tenant else {
             return Ok(());
         };
-        if !tenant.record_fault() {
+        let quarantined = match tenant.sha256() {
+            Some(sha256) => self.record_shared_fault(tenant.owner(), sha256)?,
+            None => tenant.record_fault(),
+        };
+        if !quarantined {
             return Ok(());
         }
         let now = self.now();

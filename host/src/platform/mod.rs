@@ -10,6 +10,7 @@ mod builder;
 mod events;
 mod outbox;
 mod scheduler;
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -32,11 +33,12 @@ use crate::policy::Policy;
 use crate::rating::rate_call;
 use crate::sandbox::PolicyEngine;
 use crate::store::{
-    Batch, ChargeRecord, ChargeRequest, Notification, OutboxEntry, Store, StoredInbox,
+    Batch, ChargeRecord, ChargeRequest, Lease, Notification, OutboxEntry, Store, StoredInbox,
 };
 use crate::tenants::Tenants;
 
-pub use self::builder::PlatformBuilder;
+pub use self::builder::{DEFAULT_LEASE, DEFAULT_NODE, PlatformBuilder};
+pub use self::shared::{CONFIG_STREAM, sha256_hex};
 
 /// What one command did: the decisions it cost, and the charges it queued and
 /// the notices it sent (with those of the payment outcomes it led to).
@@ -90,6 +92,10 @@ pub struct Platform {
     rates: RwLock<Rates>,
     clock: Clock,
     families: Mutex<HashMap<AccountId, Arc<Mutex<()>>>>,
+    node: String,
+    lease_ms: i64,
+    shared: Mutex<shared::SharedState>,
+    compiled: Mutex<HashMap<String, Arc<dyn Policy>>>,
 }
 
 impl Platform {
@@ -111,6 +117,22 @@ impl Platform {
         }
     }
 
+    /// This node's claim on due work now: held under its name for the lease
+    /// time, in wall-clock time.
+    pub(crate) fn lease(&self) -> Lease {
+        let now = chrono::Utc::now().timestamp_millis();
+        Lease {
+            holder: self.node.clone(),
+            now,
+            until: now.saturating_add(self.lease_ms),
+        }
+    }
+
+    /// The node's name: its claims on due work are held under it.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// The rates in force.
     pub fn rates(&self) -> Rates {
         *self
@@ -119,18 +141,22 @@ impl Platform {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Change the rates; every later charge and rating uses them.
+    /// Change the rates; every later charge and rating uses them, on every
+    /// node sharing the store.
     pub fn set_rates(&self, rates: Rates) -> Result<(), HostError> {
         if rates.basic < Decimal::ZERO || rates.premium < Decimal::ZERO {
             return Err(InvalidCommand::NegativeRates.into());
         }
         check_amount("basic", rates.basic)?;
         check_amount("premium", rates.premium)?;
+        self.record_rates(rates)
+    }
+
+    fn put_rates(&self, rates: Rates) {
         *self
             .rates
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = rates;
-        Ok(())
     }
 
     /// One account as stored.
@@ -332,12 +358,15 @@ impl Platform {
     }
 
     /// Give `owner` (a user or agency) and its sub-accounts their own policy;
-    /// returns the policy's name.
+    /// returns the policy's name. The component is kept in the store by its
+    /// SHA-256 and the assignment is shared: every node sharing the store, and
+    /// this one after a restart, runs it.
     pub fn set_policy(&self, owner: &AccountId, component: &[u8]) -> Result<String, HostError> {
         self.check_policy_owner(owner)?;
-        let policy = self.engine.load(component)?;
+        // Compiled (and so checked) before anything is recorded.
+        let (_, policy) = self.compile(component)?;
         let name = policy.name().to_owned();
-        self.tenants.assign(owner.clone(), Arc::new(policy));
+        self.record_policy(owner, component)?;
         Ok(name)
     }
 

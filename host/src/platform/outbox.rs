@@ -23,8 +23,8 @@ use crate::error::HostError;
 use crate::gateway::{GatewayAnswer, GatewayCharge, Settlement};
 use crate::ledger::Cause;
 use crate::store::{
-    Batch, ChargeRecord, ChargeRequest, InboxItem, OutboxEntry, OutboxState, StoreError,
-    StoredInbox,
+    Batch, ChargeRecord, ChargeRequest, InboxItem, OutboxEntry, OutboxState, StateChange,
+    StoreError, StoredInbox,
 };
 
 /// The first wait before asking the gateway again about an answer that never
@@ -140,7 +140,7 @@ impl Platform {
             reference,
             next_check: now.saturating_add(wait),
         };
-        if !self.set_state(&entry.request.key, submitted)? {
+        if !self.set_state(&entry, submitted)? {
             return Ok(EventReport::default());
         }
         let request = &entry.request;
@@ -170,14 +170,14 @@ impl Platform {
     /// now and then.
     fn mark_pending(&self, entry: OutboxEntry, reference: Option<String>) -> Result<(), HostError> {
         let now = self.now();
-        let (first_at, asked, known) = match entry.state {
+        let (first_at, asked, known) = match &entry.state {
             OutboxState::Queued => (now, 0, None),
             OutboxState::Submitted {
                 first_at,
                 asked,
                 reference,
                 ..
-            } => (first_at, asked, reference),
+            } => (*first_at, *asked, reference.clone()),
         };
         let state = OutboxState::Submitted {
             first_at,
@@ -186,14 +186,20 @@ impl Platform {
             reference: reference.or(known),
             next_check: now.saturating_add(PENDING_CHECK_MS),
         };
-        self.set_state(&entry.request.key, state)?;
+        self.set_state(&entry, state)?;
         Ok(())
     }
 
-    /// Record a charge's new state; `false` if it left the outbox meanwhile.
-    fn set_state(&self, key: &str, state: OutboxState) -> Result<bool, HostError> {
+    /// Record a charge's new state, made from the state it was read in: `false`
+    /// if it left the outbox or moved on meanwhile (another node took it; that
+    /// one submits it, so this one must not).
+    fn set_state(&self, entry: &OutboxEntry, state: OutboxState) -> Result<bool, HostError> {
         match self.store.commit(Batch {
-            submitted: vec![(key.to_owned(), state)],
+            submitted: vec![StateChange {
+                key: entry.request.key.clone(),
+                from: entry.state.clone(),
+                to: state,
+            }],
             ..Batch::default()
         }) {
             Ok(()) => Ok(true),

@@ -47,7 +47,10 @@ fn next_due(platform: &Platform, until: Timestamp) -> Result<Option<Due>, HostEr
     let candidates = [
         platform.store.next_outbox(until)?.map(Due::Outbox),
         platform.store.next_inbox(until)?.map(Due::Inbox),
-        platform.store.next_timer(until)?.map(Due::Timer),
+        platform
+            .store
+            .next_timer(until, &platform.lease())?
+            .map(Due::Timer),
     ];
     Ok(candidates
         .into_iter()
@@ -82,7 +85,15 @@ pub(super) fn advance_to(platform: &Platform, at: Timestamp) -> Result<EventRepo
                 report.add(platform.redeliver(stored)?);
                 continue;
             }
-            Due::Timer(stored) => stored,
+            // Claimed before it fires: another node may have taken it
+            // since (then it is not ours to fire), or an equally due one.
+            Due::Timer(peeked) => match platform
+                .store
+                .claim_timer(peeked.timer.due, &platform.lease())?
+            {
+                Some(stored) => stored,
+                None => continue,
+            },
         };
         let account = stored.timer.account.clone();
         let instant = fired.entry(account.clone()).or_default();

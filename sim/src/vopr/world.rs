@@ -356,7 +356,9 @@ impl<'a> World<'a> {
             54..=61 => {
                 let card = *subject.cards.choose(&mut self.rng).expect("cards");
                 let behavior = self.behavior();
-                self.network.set_behavior(&id, card, behavior);
+                self.network
+                    .set_behavior(&id, card, behavior)
+                    .map_err(|error| self.broken(format!("the card network failed: {error}")))?;
             }
             62..=70 => {
                 let actor = if self.rng.random_ratio(9, 10) {
@@ -538,7 +540,11 @@ impl<'a> World<'a> {
             if let Ended::HostFailed = self.command(|platform| platform.advance_to(step))? {
                 continue;
             }
-            for hook in self.network.take_webhooks(step) {
+            let webhooks = self
+                .network
+                .take_webhooks(step)
+                .map_err(|error| self.broken(format!("the card network failed: {error}")))?;
+            for hook in webhooks {
                 self.send_webhook(hook.at, hook.key, hook.settlement);
             }
             let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.transit)
@@ -652,7 +658,8 @@ impl<'a> World<'a> {
         }
         for (id, settings) in probed {
             self.network
-                .set_behavior(&id, &settings.card, CardBehavior::Ok);
+                .set_behavior(&id, &settings.card, CardBehavior::Ok)
+                .map_err(|error| self.broken(format!("the card network failed: {error}")))?;
             let account = self
                 .platform
                 .account(&id)

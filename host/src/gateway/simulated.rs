@@ -1,177 +1,15 @@
-//! Payment gateways: the trait the outbox submits charges through, and a
-//! simulated gateway with the card behaviours of scenario scripts (SPEC §7).
-//!
-//! A submission is idempotent by key: the same key never charges twice, and
-//! submitting it again is how the host asks what became of it. The answer is
-//! final (succeeded, declined, requires action), transient (failed: the policy
-//! may try again under a new key), pending (the outcome comes later, by webhook,
-//! through [`crate::Platform::deliver_outcome`]), or not known at all
-//! ([`Unknown`]: a timeout, a reset connection, a 5xx), which the host resolves
-//! by asking again with the same key, never by a new attempt.
+//! The simulated gateway: cards behave as told, each key is charged at most
+//! once, pending charges confirm by webhooks.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use recharge_policy_sdk::model::{ChargeOutcome, Timestamp};
 use rust_decimal::Decimal;
-use thiserror::Error;
 
+use super::{CardBehavior, Gateway, GatewayAnswer, GatewayCharge, Settlement, Unknown};
 use crate::account::AccountId;
-
-/// A charge as the gateway sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayCharge<'a> {
-    /// The idempotency key: the same key never charges twice.
-    pub key: &'a str,
-    /// The card holder.
-    pub payer: &'a AccountId,
-    /// The card.
-    pub card: &'a str,
-    /// The amount in USD, whole cents.
-    pub amount: Decimal,
-    /// When the host submits it (the host's clock).
-    pub at: Timestamp,
-}
-
-/// How a charge ended, as far as the gateway says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settlement {
-    /// The outcome.
-    pub outcome: ChargeOutcome,
-    /// The gateway's own id of the charge, when it gave one.
-    pub reference: Option<String>,
-    /// The gateway's reason for a decline or failure, when it gave one.
-    pub reason: Option<String>,
-}
-
-/// What a gateway answered about a charge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GatewayAnswer {
-    /// The charge ended: succeeded, declined, failed transiently, or needs the
-    /// customer's authentication.
-    Settled(Settlement),
-    /// Accepted; the outcome comes later (a webhook to
-    /// [`crate::Platform::deliver_outcome`]).
-    Pending {
-        /// The gateway's own id of the charge, when it gave one.
-        reference: Option<String>,
-    },
-}
-
-/// The gateway could not say what became of a charge: a timeout, a reset
-/// connection, a 5xx. The card may or may not have been charged; the host asks
-/// again with the same key.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("gateway outcome unknown: {0}")]
-pub struct Unknown(pub String);
-
-/// Something that charges cards. It must be idempotent by key: a key seen
-/// before is not charged again, and its answer says what became of it.
-pub trait Gateway: Send + Sync {
-    /// Submit a charge, or ask about one submitted before under the same key.
-    fn submit(&self, charge: &GatewayCharge<'_>) -> Result<GatewayAnswer, Unknown>;
-}
-
-/// How the simulated gateway treats a card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum CardBehavior {
-    /// Every charge succeeds.
-    #[default]
-    Ok,
-    /// Every charge is declined (final).
-    Decline,
-    /// Every charge fails transiently.
-    Fail,
-    /// The next N charges fail transiently, then the card behaves as `Ok`.
-    FailTimes(u32),
-    /// Every charge goes through but the answer to its first submission is
-    /// lost; asked again, the gateway says it succeeded.
-    Timeout,
-    /// The next N charges time out so, then the card behaves as `Ok`.
-    TimeoutTimes(u32),
-    /// Every charge is accepted as pending and confirms (succeeds) this many
-    /// milliseconds later, by a webhook delivered twice.
-    Pending(i64),
-    /// Every charge needs the customer's authentication (3-D Secure).
-    RequiresAction,
-}
-
-/// A card behaviour that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error(
-    "unknown card behavior {0:?}: expected ok, decline, fail, fail:N, timeout, timeout:N, pending:DURATION (30s, 30m, 2h, 1d) or requires_action"
-)]
-pub struct BadBehavior(pub String);
-
-/// A duration such as `30s`, `30m`, `2h` or `1d`, in milliseconds (at most a
-/// year).
-fn parse_duration(text: &str) -> Option<i64> {
-    let split = text.len().checked_sub(1)?;
-    let (number, unit) = text.split_at(split);
-    if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    let count: i64 = number.parse().ok()?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    count
-        .checked_mul(unit_ms)
-        .filter(|ms| (1..=365 * 86_400_000).contains(ms))
-}
-
-fn count(text: &str, prefix: &str) -> Option<u32> {
-    let digits = text.strip_prefix(prefix)?;
-    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-impl FromStr for CardBehavior {
-    type Err = BadBehavior;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let parsed = match text {
-            "ok" => Some(CardBehavior::Ok),
-            "decline" => Some(CardBehavior::Decline),
-            "fail" => Some(CardBehavior::Fail),
-            "timeout" => Some(CardBehavior::Timeout),
-            "requires_action" => Some(CardBehavior::RequiresAction),
-            _ => count(text, "fail:")
-                .map(CardBehavior::FailTimes)
-                .or_else(|| count(text, "timeout:").map(CardBehavior::TimeoutTimes))
-                .or_else(|| {
-                    text.strip_prefix("pending:")
-                        .and_then(parse_duration)
-                        .map(CardBehavior::Pending)
-                }),
-        };
-        parsed.ok_or_else(|| BadBehavior(text.to_owned()))
-    }
-}
-
-impl fmt::Display for CardBehavior {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CardBehavior::Ok => f.write_str("ok"),
-            CardBehavior::Decline => f.write_str("decline"),
-            CardBehavior::Fail => f.write_str("fail"),
-            CardBehavior::FailTimes(count) => write!(f, "fail:{count}"),
-            CardBehavior::Timeout => f.write_str("timeout"),
-            CardBehavior::TimeoutTimes(count) => write!(f, "timeout:{count}"),
-            CardBehavior::Pending(ms) => write!(f, "pending:{}s", ms / 1_000),
-            CardBehavior::RequiresAction => f.write_str("requires_action"),
-        }
-    }
-}
+use crate::store::{Store, StoreError};
 
 /// Money the simulated gateway really took from a card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +61,8 @@ struct Ledger {
     webhooks: BTreeMap<(Timestamp, u64), Webhook>,
     next_webhook: u64,
     submissions: u64,
+    /// How many journal entries it has applied (durable gateways).
+    applied: u64,
 }
 
 impl Ledger {
@@ -303,13 +143,105 @@ impl Ledger {
     }
 }
 
-/// A gateway in memory, for simulations and tests: cards behave as told, each
-/// key is charged at most once, and pending charges confirm by webhooks that
+/// One input to the simulated gateway. Its state is a function of its inputs
+/// in order, so a journal of them is its durable ledger: replayed at start, and
+/// shared by every node that reads the same journal.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Input {
+    Behavior {
+        payer: AccountId,
+        card: String,
+        behavior: CardBehavior,
+    },
+    Submit {
+        key: String,
+        payer: AccountId,
+        card: String,
+        amount: Decimal,
+        at: Timestamp,
+    },
+    TakeWebhooks {
+        until: Timestamp,
+    },
+}
+
+/// What an input gave back.
+enum Output {
+    Nothing,
+    Answer(Result<GatewayAnswer, Unknown>),
+    Webhooks(Vec<Webhook>),
+}
+
+impl Ledger {
+    fn apply(&mut self, input: &Input) -> Output {
+        match input {
+            Input::Behavior {
+                payer,
+                card,
+                behavior,
+            } => {
+                self.behaviors
+                    .insert((payer.clone(), card.clone()), *behavior);
+                Output::Nothing
+            }
+            Input::Submit {
+                key,
+                payer,
+                card,
+                amount,
+                at,
+            } => Output::Answer(self.submit(&GatewayCharge {
+                key,
+                payer,
+                card,
+                amount: *amount,
+                at: *at,
+            })),
+            Input::TakeWebhooks { until } => {
+                self.confirm_due(*until);
+                let later = self.webhooks.split_off(&(until.saturating_add(1), 0));
+                Output::Webhooks(
+                    std::mem::replace(&mut self.webhooks, later)
+                        .into_values()
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+/// Where a durable simulated gateway keeps its inputs.
+struct Journal {
+    store: Arc<dyn Store>,
+    stream: String,
+}
+
+/// A gateway for simulations, trials and tests: cards behave as told, each key
+/// is charged at most once, and pending charges confirm by webhooks that
 /// [`SimulatedGateway::take_webhooks`] hands out when they are due.
-#[derive(Debug, Default)]
+///
+/// In memory ([`new`](Self::new)), or durable ([`in_store`](Self::in_store)):
+/// every input is appended to a journal stream of a store before it takes
+/// effect, so a host restarted after a crash meets the card network as it was
+/// (a charge it took before the host heard of it is still taken), and several
+/// nodes on one database share one card network.
+#[derive(Default)]
 pub struct SimulatedGateway {
     ledger: Mutex<Ledger>,
+    journal: Option<Journal>,
 }
+
+impl std::fmt::Debug for SimulatedGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedGateway")
+            .field("durable", &self.journal.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The journal stream a durable simulated gateway keeps its inputs in.
+pub const GATEWAY_STREAM: &str = "simulated-gateway";
 
 fn succeeded(reference: String) -> Settlement {
     Settlement {
@@ -320,9 +252,23 @@ fn succeeded(reference: String) -> Settlement {
 }
 
 impl SimulatedGateway {
-    /// A gateway where every card behaves `ok` until told otherwise.
+    /// A gateway in memory where every card behaves `ok` until told otherwise.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A durable gateway whose inputs live in `store`'s journal stream
+    /// [`GATEWAY_STREAM`]; what the store holds already is replayed first.
+    pub fn in_store(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let gateway = SimulatedGateway {
+            ledger: Mutex::new(Ledger::default()),
+            journal: Some(Journal {
+                store,
+                stream: GATEWAY_STREAM.to_owned(),
+            }),
+        };
+        gateway.refresh()?;
+        Ok(gateway)
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
@@ -331,11 +277,63 @@ impl SimulatedGateway {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Take in what other nodes gave a durable gateway since this one last
+    /// looked (nothing to do in memory). The reads below answer as of then.
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        let mut ledger = self.ledger();
+        self.catch_up(&mut ledger)
+    }
+
+    fn catch_up(&self, ledger: &mut Ledger) -> Result<(), StoreError> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        for (seq, entry) in journal.store.journal(&journal.stream, ledger.applied)? {
+            let input: Input = serde_json::from_str(&entry).map_err(|err| {
+                StoreError::Backend(format!("simulated gateway journal entry {seq}: {err}"))
+            })?;
+            ledger.apply(&input);
+            ledger.applied = seq;
+        }
+        Ok(())
+    }
+
+    /// Journal `input` (durable gateways), then apply it.
+    fn run(&self, input: Input) -> Result<Output, StoreError> {
+        let mut ledger = self.ledger();
+        if let Some(journal) = &self.journal {
+            let entry = serde_json::to_string(&input)
+                .map_err(|err| StoreError::Backend(format!("simulated gateway input: {err}")))?;
+            loop {
+                self.catch_up(&mut ledger)?;
+                match journal.store.append(
+                    &journal.stream,
+                    ledger.applied,
+                    std::slice::from_ref(&entry),
+                ) {
+                    Ok(()) => break,
+                    Err(StoreError::Behind(_)) => continue,
+                    Err(other) => return Err(other),
+                }
+            }
+            ledger.applied += 1;
+        }
+        Ok(ledger.apply(&input))
+    }
+
     /// From now on, treat this card so.
-    pub fn set_behavior(&self, payer: &AccountId, card: &str, behavior: CardBehavior) {
-        self.ledger()
-            .behaviors
-            .insert((payer.clone(), card.to_owned()), behavior);
+    pub fn set_behavior(
+        &self,
+        payer: &AccountId,
+        card: &str,
+        behavior: CardBehavior,
+    ) -> Result<(), StoreError> {
+        self.run(Input::Behavior {
+            payer: payer.clone(),
+            card: card.to_owned(),
+            behavior,
+        })
+        .map(|_| ())
     }
 
     /// The total actually taken from cards.
@@ -377,19 +375,37 @@ impl SimulatedGateway {
 
     /// The webhooks due by `until`, in due order, handed out once; the charges
     /// they confirm are settled by then.
-    pub fn take_webhooks(&self, until: Timestamp) -> Vec<Webhook> {
-        let mut ledger = self.ledger();
-        ledger.confirm_due(until);
-        let later = ledger.webhooks.split_off(&(until.saturating_add(1), 0));
-        std::mem::replace(&mut ledger.webhooks, later)
-            .into_values()
-            .collect()
+    pub fn take_webhooks(&self, until: Timestamp) -> Result<Vec<Webhook>, StoreError> {
+        match self.run(Input::TakeWebhooks { until })? {
+            Output::Webhooks(webhooks) => Ok(webhooks),
+            _ => Ok(Vec::new()),
+        }
     }
 }
 
 impl Gateway for SimulatedGateway {
     fn submit(&self, charge: &GatewayCharge<'_>) -> Result<GatewayAnswer, Unknown> {
-        let mut ledger = self.ledger();
+        let input = Input::Submit {
+            key: charge.key.to_owned(),
+            payer: charge.payer.clone(),
+            card: charge.card.to_owned(),
+            amount: charge.amount,
+            at: charge.at,
+        };
+        match self.run(input) {
+            Ok(Output::Answer(answer)) => answer,
+            Ok(_) => Err(Unknown("the simulated gateway gave no answer".into())),
+            // The card network's own records failed: to the host, an answer
+            // that never came, asked about again later.
+            Err(error) => Err(Unknown(format!("simulated gateway: {error}"))),
+        }
+    }
+}
+
+impl Ledger {
+    /// A submission: charged at most once per key, answered as the card behaves.
+    fn submit(&mut self, charge: &GatewayCharge<'_>) -> Result<GatewayAnswer, Unknown> {
+        let ledger = self;
         ledger.submissions += 1;
         ledger.confirm_due(charge.at);
         if let Some(known) = ledger.known.get(charge.key) {
@@ -501,39 +517,12 @@ mod tests {
     }
 
     #[test]
-    fn behaviors_parse_and_print_back() {
-        for text in [
-            "ok",
-            "decline",
-            "fail",
-            "fail:3",
-            "timeout",
-            "timeout:2",
-            "pending:1800s",
-            "requires_action",
-        ] {
-            let behavior: CardBehavior = text.parse().unwrap();
-            assert_eq!(behavior.to_string(), text);
-        }
-        assert_eq!("pending:30m".parse(), Ok(CardBehavior::Pending(1_800_000)));
-        for bad in [
-            "fail:x",
-            "maybe",
-            "fail:",
-            "fail:+1",
-            "pending:0m",
-            "pending:5",
-            "timeout:-1",
-        ] {
-            assert!(bad.parse::<CardBehavior>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn fail_n_fails_n_times_then_succeeds() {
         let gateway = SimulatedGateway::new();
         let payer = AccountId::from("u");
-        gateway.set_behavior(&payer, "visa", CardBehavior::FailTimes(2));
+        gateway
+            .set_behavior(&payer, "visa", CardBehavior::FailTimes(2))
+            .unwrap();
         let outcomes: Vec<_> = ["a", "b", "c"]
             .iter()
             .map(|key| outcome(gateway.submit(&charge(key, &payer, 0))))
@@ -564,7 +553,9 @@ mod tests {
     fn a_timeout_charges_once_and_asking_again_tells() {
         let gateway = SimulatedGateway::new();
         let payer = AccountId::from("u");
-        gateway.set_behavior(&payer, "visa", CardBehavior::TimeoutTimes(1));
+        gateway
+            .set_behavior(&payer, "visa", CardBehavior::TimeoutTimes(1))
+            .unwrap();
         assert!(gateway.submit(&charge("k", &payer, 0)).is_err());
         assert_eq!(gateway.card_charges().len(), 1);
         assert_eq!(
@@ -585,16 +576,18 @@ mod tests {
     fn a_pending_charge_confirms_later_by_two_webhooks() {
         let gateway = SimulatedGateway::new();
         let payer = AccountId::from("u");
-        gateway.set_behavior(&payer, "visa", "pending:30m".parse().unwrap());
+        gateway
+            .set_behavior(&payer, "visa", "pending:30m".parse().unwrap())
+            .unwrap();
         let answer = gateway.submit(&charge("k", &payer, 0)).unwrap();
         assert!(matches!(
             answer,
             GatewayAnswer::Pending { reference: Some(_) }
         ));
-        assert!(gateway.take_webhooks(1_799_999).is_empty());
+        assert!(gateway.take_webhooks(1_799_999).unwrap().is_empty());
         assert!(gateway.card_charges().is_empty());
         assert_eq!(gateway.next_webhook(), Some(1_800_000));
-        let webhooks = gateway.take_webhooks(1_800_000);
+        let webhooks = gateway.take_webhooks(1_800_000).unwrap();
         assert_eq!(webhooks.len(), 2);
         assert!(
             webhooks
@@ -604,5 +597,41 @@ mod tests {
         assert_eq!(gateway.card_charges().len(), 1);
         assert_eq!(gateway.card_charges()[0].at, 1_800_000);
         assert_eq!(gateway.next_webhook(), None);
+    }
+
+    /// Nothing lost, no double charge: a durable gateway rebuilt from its store
+    /// (a restart) knows what it took, and two gateways on one store (two
+    /// nodes) are one card network: a key charged through one is not charged
+    /// again through the other.
+    #[test]
+    fn a_durable_gateway_survives_a_restart_and_is_shared() {
+        let store: Arc<dyn Store> = Arc::new(crate::store::MemoryStore::new());
+        let payer = AccountId::from("u");
+        let first = SimulatedGateway::in_store(Arc::clone(&store)).unwrap();
+        first
+            .set_behavior(&payer, "visa", CardBehavior::TimeoutTimes(1))
+            .unwrap();
+        assert!(first.submit(&charge("k", &payer, 0)).is_err());
+        drop(first);
+        let restarted = SimulatedGateway::in_store(Arc::clone(&store)).unwrap();
+        let other_node = SimulatedGateway::in_store(Arc::clone(&store)).unwrap();
+        assert_eq!(restarted.card_charges().len(), 1);
+        assert_eq!(
+            outcome(other_node.submit(&charge("k", &payer, 60_000))),
+            Some(ChargeOutcome::Succeeded)
+        );
+        assert_eq!(
+            outcome(restarted.submit(&charge("k2", &payer, 60_000))),
+            Some(ChargeOutcome::Succeeded)
+        );
+        assert_eq!(
+            outcome(other_node.submit(&charge("k2", &payer, 60_000))),
+            Some(ChargeOutcome::Succeeded)
+        );
+        other_node.refresh().unwrap();
+        restarted.refresh().unwrap();
+        assert_eq!(other_node.money_moved(), Decimal::from(20));
+        assert_eq!(restarted.card_charges(), other_node.card_charges());
+        assert_eq!(restarted.submissions(), 4);
     }
 }
