@@ -11,7 +11,7 @@ use recharge_policy_sdk::model::Timestamp;
 use crate::account::{Account, AccountId};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, Lease, Notification, OutboxEntry, Store, StoreError, StoredInbox,
+    Batch, ChargeRecord, Lease, Notification, OutboxEntry, Pruned, Store, StoreError, StoredInbox,
     StoredTimer,
 };
 
@@ -39,6 +39,8 @@ pub enum StoreRead {
     Journal,
     /// A policy component, kept or read.
     Components,
+    /// Pruning what is kept only for the retention window.
+    Retention,
 }
 
 /// What a [`HookedStore`] asks around each call it passes on. Every hook lets
@@ -99,6 +101,15 @@ impl<H: StoreHooks> Store for HookedStore<H> {
     }
     fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
         self.read(StoreRead::Accounts, |store| store.account_ids())
+    }
+    fn account_ids_after(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        self.read(StoreRead::Accounts, |store| {
+            store.account_ids_after(after, limit)
+        })
     }
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         self.hooks.before_commit(&batch)?;
@@ -173,10 +184,31 @@ impl<H: StoreHooks> Store for HookedStore<H> {
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError> {
         self.read(StoreRead::Reports, |store| store.charges())
     }
+    fn charges_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ChargeRecord)>, StoreError> {
+        self.read(StoreRead::Reports, |store| {
+            store.charges_after(after, limit)
+        })
+    }
     fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
         self.read(StoreRead::Reports, |store| store.notifications())
     }
+    fn notifications_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Notification)>, StoreError> {
+        self.read(StoreRead::Reports, |store| {
+            store.notifications_after(after, limit)
+        })
+    }
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         self.read(StoreRead::Reports, |store| store.ledger())
+    }
+    fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
+        self.read(StoreRead::Retention, |store| store.prune(before))
     }
 }

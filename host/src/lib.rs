@@ -31,8 +31,8 @@ pub use gateway::{
 pub use hooked::{HookedStore, StoreHooks, StoreRead};
 pub use ledger::{Cause, LedgerEntry, Totals};
 pub use platform::{
-    CONFIG_STREAM, DEFAULT_LEASE, DEFAULT_NODE, EventReport, Platform, PlatformBuilder,
-    default_rates, money, sha256_hex,
+    CONFIG_STREAM, DEFAULT_LEASE, DEFAULT_NODE, DEFAULT_RETENTION, EventReport, Platform,
+    PlatformBuilder, default_rates, money, sha256_hex,
 };
 pub use policy::{NativePolicy, Policy, PolicyFault, Verdict};
 pub use postgres::PostgresStore;
@@ -43,7 +43,8 @@ pub use sandbox::{
 pub use sqlite::SqliteStore;
 pub use store::{
     Batch, ChargeRecord, ChargeRequest, InboxItem, Lease, MemoryStore, Notification, OutboxEntry,
-    OutboxState, StateChange, Store, StoreError, StoredInbox, StoredTimer, Timer, utc_day,
+    OutboxState, Pruned, RatedCall, StateChange, Store, StoreError, StoredInbox, StoredTimer,
+    Timer, utc_day,
 };
 pub use tenants::QUARANTINE_AFTER;
 

@@ -22,7 +22,7 @@ use crate::account::{Account, AccountId};
 use crate::codec::{decode, encode, tag_column};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, InboxItem, Lease, Notification, OutboxEntry, OutboxState, Store,
+    Batch, ChargeRecord, InboxItem, Lease, Notification, OutboxEntry, OutboxState, Pruned, Store,
     StoreError, StoredInbox, StoredTimer, Timer, utc_day,
 };
 
@@ -86,6 +86,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (stream, seq)
     );
     CREATE TABLE components (sha256 TEXT PRIMARY KEY, bytes BYTEA NOT NULL);
+"#,
+    // Retention: when each call id was rated and each key used. Rows kept
+    // from before count from the migration, so they live a whole window.
+    // Account ids page in byte order, which the "C" index serves.
+    r#"
+    ALTER TABLE rated_calls ADD COLUMN at BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE used_keys ADD COLUMN at BIGINT NOT NULL DEFAULT 0;
+    UPDATE rated_calls SET at = (extract(epoch FROM now()) * 1000)::BIGINT;
+    UPDATE used_keys SET at = (extract(epoch FROM now()) * 1000)::BIGINT;
+    CREATE INDEX rated_calls_at ON rated_calls (at);
+    CREATE INDEX used_keys_at ON used_keys (at);
+    CREATE INDEX auto_recharges_day ON auto_recharges (day);
+    CREATE INDEX accounts_id_bytes ON accounts (id COLLATE "C");
 "#,
 ];
 
@@ -258,6 +271,23 @@ impl PostgresStore {
         Ok(client.query_opt(sql, params).map_err(backend)?.is_some())
     }
 
+    /// The records `sql` selects (`seq, record`, after `$1`, up to `$2`),
+    /// with their numbers.
+    fn numbered<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, T)>, StoreError> {
+        let mut client = self.client()?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client.query(sql, &[&after, &limit]).map_err(backend)?;
+        rows.iter()
+            .map(|row| Ok((row.get::<_, i64>(0) as u64, decode(row.get(1))?)))
+            .collect()
+    }
+
     fn inbox_where(&self, sql: &str, until: Timestamp) -> Result<Vec<StoredInbox>, StoreError> {
         let mut client = self.client()?;
         let rows = client.query(sql, &[&until]).map_err(backend)?;
@@ -312,8 +342,8 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
     for charge in batch.charges {
         let inserted = tx
             .execute(
-                "INSERT INTO used_keys (key) VALUES ($1) ON CONFLICT DO NOTHING",
-                &[&charge.key],
+                "INSERT INTO used_keys (key, at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&charge.key, &charge.requested_at],
             )
             .map_err(backend)?;
         if inserted == 0 {
@@ -354,6 +384,9 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
             &[&key, &entry, &due],
         )
         .map_err(backend)?;
+    }
+    if !batch.settled.is_empty() {
+        in_commit_order(tx, "charges")?;
     }
     for record in batch.settled {
         let removed = tx
@@ -404,13 +437,17 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         )
         .map_err(backend)?;
     }
+    if !batch.notifications.is_empty() {
+        in_commit_order(tx, "notifications")?;
+    }
     for notice in &batch.notifications {
         insert_record(tx, "INSERT INTO notifications (record) VALUES ($1)", notice)?;
     }
-    for (account, call) in batch.rated_calls {
+    for rated in batch.rated_calls {
         tx.execute(
-            "INSERT INTO rated_calls (account, call) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&account.as_str(), &call],
+            "INSERT INTO rated_calls (account, call, at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&rated.account.as_str(), &rated.call, &rated.at],
         )
         .map_err(backend)?;
     }
@@ -423,6 +460,16 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         .map_err(backend)?;
     }
     Ok(())
+}
+
+/// Take the insert lock of `table` (one of the tables read by cursor) until
+/// the transaction ends. Its numbers are drawn when a row is inserted but seen
+/// when it commits: were two transactions to insert at once, the one with the
+/// lower number could commit last, behind a cursor already past it. Held, the
+/// lock makes the numbers' order the commit order; readers do not wait on it.
+fn in_commit_order(tx: &mut Transaction<'_>, table: &str) -> Result<(), StoreError> {
+    tx.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))
+        .map_err(backend)
 }
 
 fn insert_record(
@@ -476,6 +523,28 @@ impl Store for PostgresStore {
         let rows = client
             .query("SELECT id FROM accounts ORDER BY id COLLATE \"C\"", &[])
             .map_err(backend)?;
+        Ok(rows.iter().map(|row| AccountId(row.get(0))).collect())
+    }
+
+    fn account_ids_after(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        let mut client = self.client()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match after {
+            Some(after) => client.query(
+                "SELECT id FROM accounts WHERE id COLLATE \"C\" > $1
+                 ORDER BY id COLLATE \"C\" LIMIT $2",
+                &[&after.as_str(), &limit],
+            ),
+            None => client.query(
+                "SELECT id FROM accounts ORDER BY id COLLATE \"C\" LIMIT $1",
+                &[&limit],
+            ),
+        }
+        .map_err(backend)?;
         Ok(rows.iter().map(|row| AccountId(row.get(0))).collect())
     }
 
@@ -672,11 +741,55 @@ impl Store for PostgresStore {
         self.records("SELECT record FROM charges ORDER BY seq")
     }
 
+    fn charges_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ChargeRecord)>, StoreError> {
+        self.numbered(
+            "SELECT seq, record FROM charges WHERE seq > $1 ORDER BY seq LIMIT $2",
+            after,
+            limit,
+        )
+    }
+
     fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
         self.records("SELECT record FROM notifications ORDER BY seq")
     }
 
+    fn notifications_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Notification)>, StoreError> {
+        self.numbered(
+            "SELECT seq, record FROM notifications WHERE seq > $1 ORDER BY seq LIMIT $2",
+            after,
+            limit,
+        )
+    }
+
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         self.records("SELECT record FROM ledger ORDER BY seq")
+    }
+
+    fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(backend)?;
+        let mut delete = |sql: &str, bound: i64| tx.execute(sql, &[&bound]).map_err(backend);
+        let pruned = Pruned {
+            rated_calls: delete("DELETE FROM rated_calls WHERE at < $1", before)?,
+            used_keys: delete(
+                "DELETE FROM used_keys WHERE at < $1
+                 AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.key = used_keys.key)",
+                before,
+            )?,
+            auto_recharge_days: delete(
+                "DELETE FROM auto_recharges WHERE day < $1",
+                utc_day(before),
+            )?,
+        };
+        tx.commit().map_err(backend)?;
+        Ok(pruned)
     }
 }

@@ -18,7 +18,7 @@ use crate::account::{Account, AccountId};
 use crate::codec::{decode, encode, tag_column};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, InboxItem, Lease, Notification, OutboxEntry, OutboxState, Store,
+    Batch, ChargeRecord, InboxItem, Lease, Notification, OutboxEntry, OutboxState, Pruned, Store,
     StoreError, StoredInbox, StoredTimer, Timer, utc_day,
 };
 
@@ -85,6 +85,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (stream, seq)
     );
     CREATE TABLE components (sha256 TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+"#,
+    // Retention: when each call id was rated and each key used. Rows kept
+    // from before count from the migration, so they live a whole window.
+    r#"
+    ALTER TABLE rated_calls ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE used_keys ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+    UPDATE rated_calls SET at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+    UPDATE used_keys SET at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+    CREATE INDEX rated_calls_at ON rated_calls (at);
+    CREATE INDEX used_keys_at ON used_keys (at);
+    CREATE INDEX auto_recharges_day ON auto_recharges (day);
 "#,
 ];
 
@@ -227,8 +238,10 @@ fn apply(tx: &Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
     }
     for charge in batch.charges {
         let inserted = tx
-            .prepare_cached("INSERT OR IGNORE INTO used_keys (key) VALUES (?1)")
-            .and_then(|mut statement| statement.execute([charge.key.as_str()]))
+            .prepare_cached("INSERT OR IGNORE INTO used_keys (key, at) VALUES (?1, ?2)")
+            .and_then(|mut statement| {
+                statement.execute(params![charge.key.as_str(), charge.requested_at])
+            })
             .map_err(backend)?;
         if inserted == 0 {
             return Err(StoreError::DuplicateKey(charge.key));
@@ -321,10 +334,14 @@ fn apply(tx: &Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
     for notice in &batch.notifications {
         insert_record(tx, "INSERT INTO notifications (record) VALUES (?1)", notice)?;
     }
-    for (account, call) in batch.rated_calls {
-        tx.prepare_cached("INSERT OR IGNORE INTO rated_calls (account, call) VALUES (?1, ?2)")
-            .and_then(|mut statement| statement.execute(params![account.as_str(), call]))
-            .map_err(backend)?;
+    for rated in batch.rated_calls {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO rated_calls (account, call, at) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![rated.account.as_str(), rated.call, rated.at])
+        })
+        .map_err(backend)?;
     }
     for entry in &batch.ledger {
         let record = encode(entry)?;
@@ -380,6 +397,34 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             rows.map(|row| row.map(AccountId).map_err(backend))
                 .collect()
+        })
+    }
+
+    fn account_ids_after(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(|connection| {
+            let ids = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
+                let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+                let rows = statement
+                    .query_map(params, |row| row.get::<_, String>(0))
+                    .map_err(backend)?;
+                rows.map(|row| row.map(AccountId).map_err(backend))
+                    .collect()
+            };
+            match after {
+                Some(after) => ids(
+                    "SELECT id FROM accounts WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    params![after.as_str(), limit],
+                ),
+                None => ids(
+                    "SELECT id FROM accounts ORDER BY id LIMIT ?1",
+                    params![limit],
+                ),
+            }
         })
     }
 
@@ -569,16 +614,93 @@ impl Store for SqliteStore {
         self.records("SELECT record FROM charges ORDER BY seq")
     }
 
+    fn charges_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ChargeRecord)>, StoreError> {
+        self.numbered(
+            "SELECT seq, record FROM charges WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            after,
+            limit,
+        )
+    }
+
     fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
         self.records("SELECT record FROM notifications ORDER BY seq")
+    }
+
+    fn notifications_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Notification)>, StoreError> {
+        self.numbered(
+            "SELECT seq, record FROM notifications WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            after,
+            limit,
+        )
     }
 
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         self.records("SELECT record FROM ledger ORDER BY seq")
     }
+
+    fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
+        self.with(|connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let delete = |sql: &str, bound: i64| {
+                tx.prepare_cached(sql)
+                    .and_then(|mut statement| statement.execute([bound]))
+                    .map(|rows| rows as u64)
+                    .map_err(backend)
+            };
+            let pruned = Pruned {
+                rated_calls: delete("DELETE FROM rated_calls WHERE at < ?1", before)?,
+                used_keys: delete(
+                    "DELETE FROM used_keys WHERE at < ?1
+                     AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.key = used_keys.key)",
+                    before,
+                )?,
+                auto_recharge_days: delete(
+                    "DELETE FROM auto_recharges WHERE day < ?1",
+                    utc_day(before),
+                )?,
+            };
+            tx.commit().map_err(backend)?;
+            Ok(pruned)
+        })
+    }
 }
 
 impl SqliteStore {
+    /// The records `sql` selects (`seq, record`, after `?1`, up to `?2`),
+    /// with their numbers.
+    fn numbered<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, T)>, StoreError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = statement
+                .query_map(params![after, limit], |row| {
+                    Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?))
+                })
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (seq, text) = row.map_err(backend)?;
+                Ok((seq, decode(&text)?))
+            })
+            .collect()
+        })
+    }
+
     /// The inbox items `sql` selects (`id, item`, due by `?1`).
     fn inbox_where(&self, sql: &str, until: Timestamp) -> Result<Vec<StoredInbox>, StoreError> {
         self.with(|connection| {
@@ -626,4 +748,38 @@ fn first_free_timer(
 
 fn inbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String)> {
     Ok((row.get::<_, i64>(0)? as u64, row.get(1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing twice across an upgrade: the call ids rated and keys used in a
+    /// file from before retention count from the migration, so a prune right
+    /// after it keeps them for a whole window.
+    #[test]
+    fn rows_from_before_retention_count_from_the_migration() {
+        let connection = Connection::open_in_memory().unwrap();
+        for (index, migration) in MIGRATIONS[..2].iter().enumerate() {
+            let version = index + 1;
+            connection
+                .execute_batch(&format!("{migration}; PRAGMA user_version = {version};"))
+                .unwrap();
+        }
+        connection
+            .execute_batch(
+                "INSERT INTO rated_calls (account, call) VALUES ('u', 'c1');
+                 INSERT INTO used_keys (key) VALUES ('k1');",
+            )
+            .unwrap();
+        migrate(&connection).unwrap();
+        let store = SqliteStore {
+            connection: Mutex::new(connection),
+        };
+        assert_eq!(store.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
+        let a_day_ago = chrono::Utc::now().timestamp_millis() - 86_400_000;
+        assert_eq!(store.prune(a_day_ago).unwrap(), Pruned::default());
+        assert!(store.call_rated(&AccountId("u".into()), "c1").unwrap());
+        assert!(store.key_used("k1").unwrap());
+    }
 }

@@ -4,7 +4,7 @@
 //! (guardrail H4): account records, charge requests for the outbox, timers and
 //! notices together.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use recharge_policy_sdk::model::{ChargeOutcome, PaymentOutcome, Purpose, Timestamp};
@@ -206,6 +206,29 @@ pub struct StoredTimer {
     pub timer: Timer,
 }
 
+/// A call rated for an account, and when: its id is kept for the retention
+/// window, inside which the same call id rates nothing again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatedCall {
+    /// The account the call was rated for.
+    pub account: AccountId,
+    /// The call's id.
+    pub call: String,
+    /// When it was rated.
+    pub at: Timestamp,
+}
+
+/// What [`Store::prune`] let go of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Rated call ids forgotten.
+    pub rated_calls: u64,
+    /// Idempotency keys forgotten.
+    pub used_keys: u64,
+    /// Payers' auto-recharge counts of past days forgotten.
+    pub auto_recharge_days: u64,
+}
+
 /// Everything one event changes, applied atomically.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
@@ -230,8 +253,8 @@ pub struct Batch {
     pub fired: Vec<u64>,
     /// Notices to deliver.
     pub notifications: Vec<Notification>,
-    /// Calls rated, by account and call id; each may be rated once.
-    pub rated_calls: Vec<(AccountId, String)>,
+    /// Calls rated; each may be rated once within the retention window.
+    pub rated_calls: Vec<RatedCall>,
     /// The ledger entries of the host's changes to money and minutes.
     pub ledger: Vec<LedgerEntry>,
 }
@@ -295,11 +318,20 @@ pub trait Store: Send + Sync {
     fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
     /// Every account id, in order.
     fn account_ids(&self) -> Result<Vec<AccountId>, StoreError>;
+    /// Up to `limit` account ids after `after` (from the first when `None`),
+    /// in the order of [`account_ids`](Self::account_ids) (byte order): the
+    /// last id of a page is the cursor of the next.
+    fn account_ids_after(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError>;
     /// Apply a batch entirely or not at all.
     fn commit(&self, batch: Batch) -> Result<(), StoreError>;
-    /// Whether an idempotency key was ever used.
+    /// Whether an idempotency key was used (and not pruned since).
     fn key_used(&self, key: &str) -> Result<bool, StoreError>;
-    /// Whether this call id was already rated for the account.
+    /// Whether this call id was already rated for the account (and not
+    /// pruned since).
     fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError>;
     /// How many auto-recharge charges the payer requested on this UTC day
     /// (days since the epoch).
@@ -354,10 +386,30 @@ pub trait Store: Send + Sync {
     fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every settled charge, in order.
     fn charges(&self) -> Result<Vec<ChargeRecord>, StoreError>;
+    /// Up to `limit` settled charges after the one numbered `after` (from the
+    /// first when 0), in order, each with its number: increasing, in the order
+    /// they committed, the last of a page the cursor of the next.
+    fn charges_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ChargeRecord)>, StoreError>;
     /// Every notice, in order.
     fn notifications(&self) -> Result<Vec<Notification>, StoreError>;
+    /// Up to `limit` notices after the one numbered `after`, numbered as
+    /// [`charges_after`](Self::charges_after) numbers charges: a delivery
+    /// cursor.
+    fn notifications_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Notification)>, StoreError>;
     /// Every ledger entry, in order.
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Forget what is kept only for a window: call ids rated and idempotency
+    /// keys used before `before` (but not the key of a charge still in the
+    /// outbox), and the auto-recharge counts of days before `before`'s UTC day.
+    fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError>;
 }
 
 /// The days since the epoch of a timestamp (UTC calendar day).
@@ -368,8 +420,11 @@ pub fn utc_day(at: Timestamp) -> i64 {
 #[derive(Debug, Default)]
 struct Tables {
     accounts: HashMap<AccountId, Account>,
-    used_keys: HashSet<String>,
-    rated_calls: HashMap<AccountId, HashSet<String>>,
+    account_order: BTreeSet<AccountId>,
+    /// Each key with the time of the charge that used it.
+    used_keys: HashMap<String, Timestamp>,
+    /// Each account's rated call ids with the time they were rated.
+    rated_calls: HashMap<AccountId, HashMap<String, Timestamp>>,
     outbox: Vec<OutboxEntry>,
     inbox: BTreeMap<u64, InboxItem>,
     next_inbox_id: u64,
@@ -415,7 +470,7 @@ impl Tables {
         }
         let mut keys = HashSet::new();
         for charge in &batch.charges {
-            if self.used_keys.contains(&charge.key) || !keys.insert(&charge.key) {
+            if self.used_keys.contains_key(&charge.key) || !keys.insert(&charge.key) {
                 return Err(StoreError::DuplicateKey(charge.key.clone()));
             }
         }
@@ -448,6 +503,7 @@ impl Tables {
 
     fn apply(&mut self, batch: Batch) {
         for account in batch.created {
+            self.account_order.insert(account.id.clone());
             self.accounts.insert(account.id.clone(), account);
         }
         for mut account in batch.updated {
@@ -457,7 +513,8 @@ impl Tables {
             }
         }
         for charge in batch.charges {
-            self.used_keys.insert(charge.key.clone());
+            self.used_keys
+                .insert(charge.key.clone(), charge.requested_at);
             if charge.purpose == Purpose::AutoRecharge {
                 *self
                     .auto_recharges
@@ -514,8 +571,12 @@ impl Tables {
         }
         self.notifications.extend(batch.notifications);
         self.ledger.extend(batch.ledger);
-        for (account, call) in batch.rated_calls {
-            self.rated_calls.entry(account).or_default().insert(call);
+        for rated in batch.rated_calls {
+            self.rated_calls
+                .entry(rated.account)
+                .or_default()
+                .entry(rated.call)
+                .or_insert(rated.at);
         }
     }
 
@@ -540,8 +601,43 @@ impl Tables {
     fn is_rated(&self, account: &AccountId, call: &str) -> bool {
         self.rated_calls
             .get(account)
-            .is_some_and(|calls| calls.contains(call))
+            .is_some_and(|calls| calls.contains_key(call))
     }
+
+    fn prune(&mut self, before: Timestamp) -> Pruned {
+        let mut pruned = Pruned::default();
+        for calls in self.rated_calls.values_mut() {
+            let kept = calls.len();
+            calls.retain(|_, at| *at >= before);
+            pruned.rated_calls += (kept - calls.len()) as u64;
+        }
+        self.rated_calls.retain(|_, calls| !calls.is_empty());
+        let queued: HashSet<&str> = self
+            .outbox
+            .iter()
+            .map(|entry| entry.request.key.as_str())
+            .collect();
+        let kept = self.used_keys.len();
+        self.used_keys
+            .retain(|key, at| *at >= before || queued.contains(key.as_str()));
+        pruned.used_keys = (kept - self.used_keys.len()) as u64;
+        let kept = self.auto_recharges.len();
+        let day = utc_day(before);
+        self.auto_recharges.retain(|(_, on), _| *on >= day);
+        pruned.auto_recharge_days = (kept - self.auto_recharges.len()) as u64;
+        pruned
+    }
+}
+
+/// Up to `limit` of `rows` after the `after`-th, numbered from 1.
+fn page<T: Clone>(rows: &[T], after: u64, limit: usize) -> Vec<(u64, T)> {
+    let start = usize::try_from(after).unwrap_or(usize::MAX);
+    rows.iter()
+        .enumerate()
+        .skip(start)
+        .take(limit)
+        .map(|(index, row)| (index as u64 + 1, row.clone()))
+        .collect()
 }
 
 /// The in-memory store: every table behind one lock, so a batch is trivially atomic.
@@ -569,9 +665,23 @@ impl Store for MemoryStore {
     }
 
     fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
-        let mut ids: Vec<_> = self.tables()?.accounts.keys().cloned().collect();
-        ids.sort();
-        Ok(ids)
+        Ok(self.tables()?.account_order.iter().cloned().collect())
+    }
+
+    fn account_ids_after(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let tables = self.tables()?;
+        let from = after.map_or(Unbounded, Excluded);
+        Ok(tables
+            .account_order
+            .range::<AccountId, _>((from, Unbounded))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
@@ -582,7 +692,7 @@ impl Store for MemoryStore {
     }
 
     fn key_used(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self.tables()?.used_keys.contains(key))
+        Ok(self.tables()?.used_keys.contains_key(key))
     }
 
     fn call_rated(&self, account: &AccountId, call: &str) -> Result<bool, StoreError> {
@@ -722,12 +832,32 @@ impl Store for MemoryStore {
         Ok(self.tables()?.charges.clone())
     }
 
+    fn charges_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ChargeRecord)>, StoreError> {
+        Ok(page(&self.tables()?.charges, after, limit))
+    }
+
     fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
         Ok(self.tables()?.notifications.clone())
     }
 
+    fn notifications_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Notification)>, StoreError> {
+        Ok(page(&self.tables()?.notifications, after, limit))
+    }
+
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         Ok(self.tables()?.ledger.clone())
+    }
+
+    fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
+        Ok(self.tables()?.prune(before))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod report;
 pub mod scenario;
 pub mod script;
 pub mod simulate;
+pub mod soak;
 pub mod summary;
 pub mod vopr;
 pub mod workload;

@@ -6,6 +6,7 @@ mod check;
 pub mod output;
 mod replay;
 mod simulate;
+mod soak;
 mod vopr;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,9 @@ enum Command {
     /// repeated webhooks, store failures, crashes) for many seeds, checking
     /// that nothing is charged twice, lost or stuck.
     Vopr(vopr::VoprArgs),
+    /// Run a long workload on a database, one node of many, resuming after a
+    /// kill at any point (the crash and many-node tests run it).
+    Soak(soak::SoakArgs),
 }
 
 /// Run a parsed command line.
@@ -58,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Vopr(args) => vopr::run(&args),
+        Command::Soak(args) => soak::run(&args),
     }
 }
 

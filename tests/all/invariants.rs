@@ -451,8 +451,8 @@ fn check_log(log: &[Entry], accounts: &BTreeMap<AccountId, Account>) {
                 };
                 assert_eq!(&decided, asked, "H4: committed is not what was asked");
                 assert!(committed.rated_calls.len() <= 1);
-                for (account, _) in &committed.rated_calls {
-                    assert_eq!(account, &handed[0], "a call rated for another account");
+                for rated in &committed.rated_calls {
+                    assert_eq!(rated.account, handed[0], "a call rated for another account");
                 }
                 let handed: BTreeSet<_> = handed.iter().collect();
                 for account in &committed.updated {

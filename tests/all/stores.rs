@@ -5,14 +5,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use recharge_host::model::{AccountKind, ChargeOutcome, PaymentOutcome, Purpose};
+use recharge_host::model::{AccountKind, ChargeOutcome, MinuteType, PaymentOutcome, Purpose};
 use recharge_host::{
-    Account, Batch, Cause, ChargeRecord, ChargeRequest, InboxItem, LedgerEntry, MemoryStore,
-    Notification, OutboxState, PostgresStore, SqliteStore, StateChange, Store, StoreError, Timer,
+    Account, Batch, Cause, ChargeRecord, ChargeRequest, DEFAULT_RETENTION, InboxItem, Lease,
+    LedgerEntry, MemoryStore, Notification, OutboxState, PostgresStore, Pruned, RatedCall,
+    SqliteStore, StateChange, Store, StoreError, Timer, sha256_hex, utc_day,
 };
 use rust_decimal::Decimal;
 
-use super::{JAN_1, id, postgres_store, postgres_url, workspace};
+use super::{DAY, JAN_1, harness, id, postgres_store, postgres_url, workspace};
 
 /// A fresh SQLite file for `name` under `target/test-stores/`.
 fn sqlite_path(name: &str) -> PathBuf {
@@ -54,6 +55,14 @@ fn charge(key: &str, at: i64) -> ChargeRequest {
         purpose: Purpose::AutoRecharge,
         requested_by: id("u"),
         requested_at: at,
+    }
+}
+
+fn rated(call: &str, at: i64) -> RatedCall {
+    RatedCall {
+        account: id("u"),
+        call: call.into(),
+        at,
     }
 }
 
@@ -344,7 +353,7 @@ fn ledger_notices_and_rated_calls_read_back_as_committed() {
                 .commit(Batch {
                     ledger: vec![entry(n)],
                     notifications: vec![notice(n)],
-                    rated_calls: vec![(id("u"), format!("c{n}"))],
+                    rated_calls: vec![rated(&format!("c{n}"), JAN_1 + n)],
                     ..Batch::default()
                 })
                 .unwrap();
@@ -515,4 +524,420 @@ fn postgres_serialises_nodes_on_an_account_and_a_key() {
             .unwrap(),
         1
     );
+}
+
+/// Read every page of `read` (`limit` rows after a cursor), each page's cursor
+/// taken from the last row of the page before, until an empty page.
+fn every_page<T, C: Clone>(
+    start: C,
+    limit: usize,
+    read: impl Fn(C) -> Vec<T>,
+    cursor: impl Fn(&T) -> C,
+) -> Vec<Vec<T>> {
+    let mut pages = Vec::new();
+    let mut after = start;
+    loop {
+        let page = read(after.clone());
+        assert!(page.len() <= limit, "a page longer than its limit");
+        let Some(last) = page.last() else {
+            return pages;
+        };
+        after = cursor(last);
+        pages.push(page);
+    }
+}
+
+/// Nothing lost, nothing twice: settled charges, notices and account ids read
+/// by cursor, a page at a time, cover every row once, in the order of the
+/// whole reads, ending in an empty page; account ids go in byte order.
+#[test]
+fn pages_cover_every_row_once_in_order() {
+    for (name, store) in stores("pages") {
+        let ids = ["b", "B", "a_1", "a-1", "a", "Z", "~", "0"];
+        store
+            .commit(Batch {
+                created: ids.iter().map(|name| user(name)).collect(),
+                ..Batch::default()
+            })
+            .unwrap();
+        let keys: Vec<String> = (0..7).map(|n| format!("k{n}")).collect();
+        store
+            .commit(Batch {
+                charges: keys.iter().map(|key| charge(key, JAN_1)).collect(),
+                ..Batch::default()
+            })
+            .unwrap();
+        // Settled one or two a batch, as the outbox settles them.
+        for pair in keys.chunks(2) {
+            let settled = pair
+                .iter()
+                .map(|key| ChargeRecord {
+                    at: JAN_1,
+                    settled_at: JAN_1 + 1,
+                    request: charge(key, JAN_1),
+                    outcome: ChargeOutcome::Succeeded,
+                    reference: None,
+                    reason: None,
+                })
+                .collect();
+            let notifications = pair
+                .iter()
+                .map(|key| Notification {
+                    at: JAN_1 + 1,
+                    account: id("u"),
+                    kind: "recharge_succeeded".into(),
+                    message: key.clone(),
+                })
+                .collect();
+            store
+                .commit(Batch {
+                    settled,
+                    notifications,
+                    ..Batch::default()
+                })
+                .unwrap();
+        }
+
+        let pages = every_page(
+            0,
+            3,
+            |after| store.charges_after(after, 3).unwrap(),
+            |(seq, _)| *seq,
+        );
+        assert_eq!(
+            pages.iter().map(Vec::len).collect::<Vec<_>>(),
+            [3, 3, 1],
+            "{name}"
+        );
+        let rows: Vec<_> = pages.into_iter().flatten().collect();
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{name}");
+        let records: Vec<_> = rows.into_iter().map(|(_, record)| record).collect();
+        assert_eq!(records, store.charges().unwrap(), "{name}");
+
+        let notices: Vec<_> = every_page(
+            0,
+            2,
+            |after| store.notifications_after(after, 2).unwrap(),
+            |(seq, _)| *seq,
+        )
+        .into_iter()
+        .flatten()
+        .collect();
+        assert!(notices.windows(2).all(|w| w[0].0 < w[1].0), "{name}");
+        let notices: Vec<_> = notices.into_iter().map(|(_, notice)| notice).collect();
+        assert_eq!(notices, store.notifications().unwrap(), "{name}");
+        assert_eq!(notices.len(), 7, "{name}");
+
+        let accounts: Vec<_> = every_page(
+            None,
+            3,
+            |after| store.account_ids_after(after.as_ref(), 3).unwrap(),
+            |last| Some(last.clone()),
+        )
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut bytes = ids.map(id).to_vec();
+        bytes.sort_by(|a, b| a.as_str().as_bytes().cmp(b.as_str().as_bytes()));
+        assert_eq!(accounts, bytes, "{name}");
+        assert_eq!(store.account_ids().unwrap(), bytes, "{name}");
+        assert!(
+            store.charges_after(u64::MAX, 3).unwrap().is_empty(),
+            "{name}"
+        );
+        assert!(
+            store.account_ids_after(None, 0).unwrap().is_empty(),
+            "{name}"
+        );
+    }
+}
+
+/// No double charge, nothing kept for ever: pruning forgets the call ids
+/// rated and the keys used before the bound, and the auto-recharge counts of
+/// earlier days, and nothing newer; the key of a charge still in the outbox
+/// is kept, so it cannot be queued twice. Pruning again forgets nothing more.
+#[test]
+fn prune_forgets_only_what_is_older_than_the_bound() {
+    for (name, store) in stores("prune") {
+        let (old, new) = (JAN_1, JAN_1 + 40 * DAY);
+        let settled = |key: &str| ChargeRecord {
+            at: old,
+            settled_at: old,
+            request: charge(key, old),
+            outcome: ChargeOutcome::Succeeded,
+            reference: None,
+            reason: None,
+        };
+        store
+            .commit(Batch {
+                charges: vec![charge("old", old), charge("old-queued", old)],
+                rated_calls: vec![rated("c-old", old)],
+                ..Batch::default()
+            })
+            .unwrap();
+        store
+            .commit(Batch {
+                settled: vec![settled("old")],
+                charges: vec![charge("new", new)],
+                rated_calls: vec![rated("c-new", new)],
+                ..Batch::default()
+            })
+            .unwrap();
+        let before = JAN_1 + 36 * DAY;
+        assert_eq!(
+            store.prune(before).unwrap(),
+            Pruned {
+                rated_calls: 1,
+                used_keys: 1,
+                auto_recharge_days: 1,
+            },
+            "{name}"
+        );
+        assert!(!store.call_rated(&id("u"), "c-old").unwrap(), "{name}");
+        assert!(store.call_rated(&id("u"), "c-new").unwrap(), "{name}");
+        assert!(!store.key_used("old").unwrap(), "{name}");
+        assert!(store.key_used("old-queued").unwrap(), "{name}");
+        assert!(store.key_used("new").unwrap(), "{name}");
+        assert_eq!(
+            store.commit(Batch {
+                charges: vec![charge("old-queued", new)],
+                ..Batch::default()
+            }),
+            Err(StoreError::DuplicateKey("old-queued".into())),
+            "{name}"
+        );
+        assert_eq!(
+            store.auto_recharges_on(&id("u"), utc_day(old)).unwrap(),
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            store.auto_recharges_on(&id("u"), utc_day(new)).unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(store.prune(before).unwrap(), Pruned::default(), "{name}");
+        assert_eq!(store.outbox().unwrap().len(), 2, "{name}");
+        assert_eq!(store.charges().unwrap().len(), 1, "{name}");
+    }
+}
+
+/// No minting: a usage record repeated inside the retention window (34 days
+/// later) changes nothing, nor does applying retention inside it; once the
+/// window has passed, retention forgets the call id.
+#[test]
+fn a_repeated_call_inside_the_retention_window_changes_nothing() {
+    assert!(DEFAULT_RETENTION.as_millis() >= 35 * DAY as u128);
+    let harness = harness();
+    let user = harness.user("u");
+    harness.platform.include_minutes(&user, 10, 0).unwrap();
+    let usage = || {
+        harness
+            .platform
+            .record_usage(&user, "call-1", 60, MinuteType::Basic)
+            .unwrap()
+    };
+    usage();
+    let (account, ledger) = (
+        harness.platform.account(&user).unwrap(),
+        harness.platform.ledger().unwrap(),
+    );
+    harness.platform.advance_to(JAN_1 + 34 * DAY).unwrap();
+    assert_eq!(
+        harness.platform.apply_retention().unwrap(),
+        Pruned::default()
+    );
+    assert_eq!(usage(), Default::default());
+    assert_eq!(harness.platform.account(&user).unwrap(), account);
+    assert_eq!(harness.platform.ledger().unwrap(), ledger);
+    assert!(harness.store.call_rated(&user, "call-1").unwrap());
+
+    harness.platform.advance_to(JAN_1 + 36 * DAY).unwrap();
+    let pruned = harness.platform.apply_retention().unwrap();
+    assert_eq!(pruned.rated_calls, 1);
+    assert!(!harness.store.call_rated(&user, "call-1").unwrap());
+}
+
+fn lease(holder: &str, now: i64, until: i64) -> Lease {
+    Lease {
+        holder: holder.into(),
+        now,
+        until,
+    }
+}
+
+/// Nothing twice, nothing stuck: a timer claimed by one node is neither seen
+/// nor claimed by another while the lease lives, but its holder (restarted
+/// under its name) claims it again; once the lease lapses another node takes
+/// it. A fired timer is gone, and firing it again is `NotPending` with the
+/// whole batch rolled back.
+#[test]
+fn a_claimed_timer_is_leased_to_its_holder_until_the_lease_lapses() {
+    for (name, store) in stores("claims") {
+        store
+            .commit(Batch {
+                timers: vec![Timer {
+                    due: 10,
+                    account: id("u"),
+                    tag: 1,
+                }],
+                ..Batch::default()
+            })
+            .unwrap();
+        let a = lease("a", 1_000, 2_000);
+        let b = lease("b", 1_500, 2_500);
+        let claimed = store.claim_timer(100, &a).unwrap().unwrap();
+        assert_eq!(claimed.timer.tag, 1, "{name}");
+        assert_eq!(store.next_timer(100, &b).unwrap(), None, "{name}");
+        assert_eq!(store.claim_timer(100, &b).unwrap(), None, "{name}");
+        assert_eq!(
+            store.claim_timer(100, &lease("a", 1_600, 2_600)).unwrap(),
+            Some(claimed.clone()),
+            "{name}"
+        );
+        assert_eq!(store.claim_timer(100, &b).unwrap(), None, "{name}");
+        // a's lease, renewed until 2 600, lapses; b takes the timer.
+        let later = lease("b", 2_601, 3_600);
+        assert_eq!(
+            store.next_timer(100, &later).unwrap(),
+            Some(claimed.clone()),
+            "{name}"
+        );
+        assert_eq!(
+            store.claim_timer(100, &later).unwrap(),
+            Some(claimed.clone()),
+            "{name}"
+        );
+        assert_eq!(
+            store.claim_timer(100, &lease("a", 2_700, 3_700)).unwrap(),
+            None,
+            "{name}"
+        );
+        store
+            .commit(Batch {
+                fired: vec![claimed.id],
+                ..Batch::default()
+            })
+            .unwrap();
+        assert_eq!(
+            store.next_timer(100, &crate::test_lease()).unwrap(),
+            None,
+            "{name}"
+        );
+        assert_eq!(store.pending_timers(&id("u")).unwrap(), 0, "{name}");
+        let again = Batch {
+            created: vec![user("x")],
+            fired: vec![claimed.id],
+            ..Batch::default()
+        };
+        assert!(
+            matches!(store.commit(again), Err(StoreError::NotPending(_))),
+            "{name}"
+        );
+        assert_eq!(store.account(&id("x")).unwrap(), None, "{name}");
+    }
+}
+
+/// No double charge: two nodes that read a charge queued both try to move it
+/// on; the first change wins, the second is `NotPending` and its batch
+/// changes nothing, so one charge is never submitted twice.
+#[test]
+fn an_outbox_state_changes_only_from_the_state_read() {
+    for (name, store) in stores("state_change") {
+        store
+            .commit(Batch {
+                charges: vec![charge("k", JAN_1)],
+                ..Batch::default()
+            })
+            .unwrap();
+        let submitted_by = |node: &str| StateChange {
+            key: "k".into(),
+            from: OutboxState::Queued,
+            to: OutboxState::Submitted {
+                first_at: JAN_1,
+                asked: 1,
+                pending: false,
+                reference: Some(format!("ch_{node}")),
+                next_check: JAN_1 + 1_000,
+            },
+        };
+        let first = submitted_by("a");
+        store
+            .commit(Batch {
+                submitted: vec![first.clone()],
+                ..Batch::default()
+            })
+            .unwrap();
+        let second = Batch {
+            created: vec![user("x")],
+            submitted: vec![submitted_by("b")],
+            ..Batch::default()
+        };
+        assert_eq!(
+            store.commit(second),
+            Err(StoreError::NotPending("k".into())),
+            "{name}"
+        );
+        assert_eq!(
+            store.outbox_entry("k").unwrap().unwrap().state,
+            first.to,
+            "{name}"
+        );
+        assert_eq!(store.account(&id("x")).unwrap(), None, "{name}");
+    }
+}
+
+/// Nothing lost, nothing twice: a journal stream appends only at the end its
+/// writer read (`Behind` otherwise, appending nothing), numbers its entries
+/// from 1 and reads from any number on; streams are independent.
+#[test]
+fn a_journal_appends_only_at_the_end_its_writer_read() {
+    for (name, store) in stores("journal") {
+        let entries = |texts: &[&str]| texts.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        store.append("s", 0, &entries(&["a", "b"])).unwrap();
+        assert_eq!(
+            store.journal("s", 0).unwrap(),
+            [(1, "a".to_owned()), (2, "b".to_owned())],
+            "{name}"
+        );
+        assert_eq!(
+            store.append("s", 1, &entries(&["stale"])),
+            Err(StoreError::Behind("s".into())),
+            "{name}"
+        );
+        assert_eq!(store.journal("s", 0).unwrap().len(), 2, "{name}");
+        store.append("s", 2, &entries(&["c"])).unwrap();
+        assert_eq!(
+            store.journal("s", 1).unwrap(),
+            [(2, "b".to_owned()), (3, "c".to_owned())],
+            "{name}"
+        );
+        assert!(store.journal("s", 3).unwrap().is_empty(), "{name}");
+        assert!(store.journal("t", 0).unwrap().is_empty(), "{name}");
+        store.append("t", 0, &entries(&["x"])).unwrap();
+        assert_eq!(
+            store.journal("t", 0).unwrap(),
+            [(1, "x".to_owned())],
+            "{name}"
+        );
+        assert_eq!(store.journal("s", 0).unwrap().len(), 3, "{name}");
+    }
+}
+
+/// Nothing lost: a component is kept under its SHA-256 and read back as
+/// kept; keeping it again changes nothing; an unknown SHA-256 has none.
+#[test]
+fn components_are_kept_once_under_their_sha256() {
+    for (name, store) in stores("components") {
+        let bytes = b"\0asm component bytes".to_vec();
+        let sha = sha256_hex(&bytes);
+        store.put_component(&sha, &bytes).unwrap();
+        store.put_component(&sha, b"other bytes").unwrap();
+        assert_eq!(store.component(&sha).unwrap(), Some(bytes), "{name}");
+        assert_eq!(
+            store.component(&sha256_hex(b"unknown")).unwrap(),
+            None,
+            "{name}"
+        );
+    }
 }

@@ -34,6 +34,10 @@ pub struct GatewayCharge<'a> {
     pub amount: Decimal,
     /// When the host submits it (the host's clock).
     pub at: Timestamp,
+    /// How often the host submitted it or asked about it before: 0 for its
+    /// first submission, more when it asks again about an answer it never
+    /// got or a charge still pending.
+    pub asked: u32,
 }
 
 /// How a charge ended, as far as the gateway says.

@@ -63,6 +63,8 @@ struct Ledger {
     submissions: u64,
     /// How many journal entries it has applied (durable gateways).
     applied: u64,
+    /// Per key, submissions the host made as first ones (`asked` 0).
+    first_submissions: HashMap<String, u32>,
 }
 
 impl Ledger {
@@ -160,6 +162,8 @@ enum Input {
         card: String,
         amount: Decimal,
         at: Timestamp,
+        #[serde(default)]
+        asked: u32,
     },
     TakeWebhooks {
         until: Timestamp,
@@ -191,12 +195,14 @@ impl Ledger {
                 card,
                 amount,
                 at,
+                asked,
             } => Output::Answer(self.submit(&GatewayCharge {
                 key,
                 payer,
                 card,
                 amount: *amount,
                 at: *at,
+                asked: *asked,
             })),
             Input::TakeWebhooks { until } => {
                 self.confirm_due(*until);
@@ -355,6 +361,20 @@ impl SimulatedGateway {
         self.ledger().submissions
     }
 
+    /// Keys the host submitted as new more than once: none, ever, if no two
+    /// nodes (or threads) submit one charge (asking again is not submitting).
+    pub fn submitted_twice(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .ledger()
+            .first_submissions
+            .iter()
+            .filter(|(_, count)| **count > 1)
+            .map(|(key, _)| key.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// Every charge that really took money from a card, in time order.
     pub fn card_charges(&self) -> Vec<CardCharge> {
         self.ledger().card_charges.clone()
@@ -391,6 +411,7 @@ impl Gateway for SimulatedGateway {
             card: charge.card.to_owned(),
             amount: charge.amount,
             at: charge.at,
+            asked: charge.asked,
         };
         match self.run(input) {
             Ok(Output::Answer(answer)) => answer,
@@ -407,6 +428,12 @@ impl Ledger {
     fn submit(&mut self, charge: &GatewayCharge<'_>) -> Result<GatewayAnswer, Unknown> {
         let ledger = self;
         ledger.submissions += 1;
+        if charge.asked == 0 {
+            *ledger
+                .first_submissions
+                .entry(charge.key.to_owned())
+                .or_default() += 1;
+        }
         ledger.confirm_due(charge.at);
         if let Some(known) = ledger.known.get(charge.key) {
             return Ok(Ledger::answer(known));
@@ -506,6 +533,7 @@ mod tests {
             card: "visa",
             amount: Decimal::TEN,
             at,
+            asked: 0,
         }
     }
 

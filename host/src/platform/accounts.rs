@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use recharge_policy_sdk::model::AccountKind;
 
 use super::Platform;
+use super::events::retry_on_conflict;
 use crate::account::{Account, AccountId};
 use crate::error::{HostError, InvalidCommand};
 use crate::ledger::{Cause, LedgerEntry, Totals};
@@ -53,15 +54,17 @@ pub(super) fn check_card(card: &str) -> Result<(), HostError> {
 
 /// Save a card on the account if it is new. The caller holds the family lock.
 pub(super) fn save_card(platform: &Platform, id: &AccountId, card: &str) -> Result<(), HostError> {
-    let mut account = platform.account(id)?;
-    if !account.has_card(card) {
-        account.cards.push(card.to_owned());
-        platform.store.commit(Batch {
-            updated: vec![account],
-            ..Batch::default()
-        })?;
-    }
-    Ok(())
+    retry_on_conflict(|| {
+        let mut account = platform.account(id)?;
+        if !account.has_card(card) {
+            account.cards.push(card.to_owned());
+            platform.store.commit(Batch {
+                updated: vec![account],
+                ..Batch::default()
+            })?;
+        }
+        Ok(())
+    })
 }
 
 pub(super) fn include_minutes(
@@ -74,30 +77,33 @@ pub(super) fn include_minutes(
         return Err(InvalidCommand::NegativeMinutes.into());
     }
     platform.serialised(id, || {
-        let mut account = platform.account(id)?;
-        if account.kind == AccountKind::SubAccount {
-            return Err(InvalidCommand::NotForSubAccounts {
-                account: id.clone(),
-                what: "included minutes",
+        retry_on_conflict(|| {
+            let mut account = platform.account(id)?;
+            if account.kind == AccountKind::SubAccount {
+                return Err(InvalidCommand::NotForSubAccounts {
+                    account: id.clone(),
+                    what: "included minutes",
+                }
+                .into());
             }
-            .into());
-        }
-        let add = |held: i64, minutes: i64| {
-            minutes
-                .checked_mul(60)
-                .and_then(|seconds| held.checked_add(seconds))
-                .ok_or(InvalidCommand::TooManyMinutes)
-        };
-        let before = Totals::held(&account);
-        account.included_basic_seconds = add(account.included_basic_seconds, basic_minutes)?;
-        account.included_premium_seconds = add(account.included_premium_seconds, premium_minutes)?;
-        let entry = LedgerEntry::between(&before, &account, Cause::Included, platform.now());
-        platform.store.commit(Batch {
-            updated: vec![account],
-            ledger: vec![entry],
-            ..Batch::default()
-        })?;
-        Ok(())
+            let add = |held: i64, minutes: i64| {
+                minutes
+                    .checked_mul(60)
+                    .and_then(|seconds| held.checked_add(seconds))
+                    .ok_or(InvalidCommand::TooManyMinutes)
+            };
+            let before = Totals::held(&account);
+            account.included_basic_seconds = add(account.included_basic_seconds, basic_minutes)?;
+            account.included_premium_seconds =
+                add(account.included_premium_seconds, premium_minutes)?;
+            let entry = LedgerEntry::between(&before, &account, Cause::Included, platform.now());
+            platform.store.commit(Batch {
+                updated: vec![account],
+                ledger: vec![entry],
+                ..Batch::default()
+            })?;
+            Ok(())
+        })
     })
 }
 

@@ -31,12 +31,16 @@ pub struct PlatformBuilder {
     default_policy: Option<Arc<dyn Policy>>,
     node: String,
     lease: Duration,
+    retention: Duration,
 }
 
 /// The node name of a platform not given one.
 pub const DEFAULT_NODE: &str = "node";
 /// How long a claim on due work lasts unless the work is done first.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How long rated call ids and used idempotency keys are kept: 35 days, longer
+/// than a month, so a usage record repeated within it rates nothing again.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(35 * 24 * 60 * 60);
 
 impl PlatformBuilder {
     pub(super) fn new() -> Self {
@@ -53,6 +57,7 @@ impl PlatformBuilder {
             default_policy: None,
             node: DEFAULT_NODE.to_owned(),
             lease: DEFAULT_LEASE,
+            retention: DEFAULT_RETENTION,
         }
     }
 
@@ -125,6 +130,14 @@ impl PlatformBuilder {
         self
     }
 
+    /// How long rated call ids and used idempotency keys are kept (default
+    /// [`DEFAULT_RETENTION`], 35 days) before [`Platform::apply_retention`]
+    /// forgets them: a usage record repeated later than this rates again.
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// Run the default policy natively instead of sandboxed (the speed baseline).
     pub fn native_default_policy(mut self) -> Self {
         self.native_default = true;
@@ -156,6 +169,7 @@ impl PlatformBuilder {
             families: Mutex::new(HashMap::new()),
             node: self.node,
             lease_ms: i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX),
+            retention_ms: i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX),
             shared: Mutex::new(Default::default()),
             compiled: Mutex::new(HashMap::new()),
         };

@@ -21,7 +21,23 @@ use crate::store::{Batch, Notification, StoreError};
 use crate::tenants::Selected;
 
 /// How often an event is re-run when its accounts changed under it.
-const CONFLICT_RETRIES: usize = 3;
+const CONFLICT_RETRIES: usize = 10;
+
+/// Run a read-change-commit of the host's own (no policy) again from a fresh
+/// read when an account it changed was changed meanwhile (by another node).
+pub(super) fn retry_on_conflict<R>(
+    mut work: impl FnMut() -> Result<R, HostError>,
+) -> Result<R, HostError> {
+    let mut tries = 1;
+    loop {
+        match work() {
+            Err(HostError::Store(StoreError::Conflict(_))) if tries < CONFLICT_RETRIES => {
+                tries += 1
+            }
+            done => return done,
+        }
+    }
+}
 
 /// What the host records with an event, whatever the policy decides.
 #[derive(Default)]
@@ -110,6 +126,7 @@ impl Platform {
                         fuel: ctx.fuel_used,
                         charges: ctx.charges().to_vec(),
                         notices: ctx.notifications().to_vec(),
+                        fired: Vec::new(),
                     };
                     let mut batch = ctx.into_batch();
                     batch.extend(facts.records.clone());

@@ -33,11 +33,12 @@ use crate::policy::Policy;
 use crate::rating::rate_call;
 use crate::sandbox::PolicyEngine;
 use crate::store::{
-    Batch, ChargeRecord, ChargeRequest, Lease, Notification, OutboxEntry, Store, StoredInbox,
+    Batch, ChargeRecord, ChargeRequest, Lease, Notification, OutboxEntry, Pruned, RatedCall, Store,
+    StoredInbox,
 };
 use crate::tenants::Tenants;
 
-pub use self::builder::{DEFAULT_LEASE, DEFAULT_NODE, PlatformBuilder};
+pub use self::builder::{DEFAULT_LEASE, DEFAULT_NODE, DEFAULT_RETENTION, PlatformBuilder};
 pub use self::shared::{CONFIG_STREAM, sha256_hex};
 
 /// What one command did: the decisions it cost, and the charges it queued and
@@ -52,6 +53,9 @@ pub struct EventReport {
     pub charges: Vec<ChargeRequest>,
     /// The notices committed, in order.
     pub notices: Vec<Notification>,
+    /// The timers this node fired (their ids), in order: each fires once,
+    /// on one node.
+    pub fired: Vec<u64>,
 }
 
 impl EventReport {
@@ -61,6 +65,7 @@ impl EventReport {
         self.fuel += other.fuel;
         self.charges.extend(other.charges);
         self.notices.extend(other.notices);
+        self.fired.extend(other.fired);
     }
 }
 
@@ -94,6 +99,7 @@ pub struct Platform {
     families: Mutex<HashMap<AccountId, Arc<Mutex<()>>>>,
     node: String,
     lease_ms: i64,
+    retention_ms: i64,
     shared: Mutex<shared::SharedState>,
     compiled: Mutex<HashMap<String, Arc<dyn Policy>>>,
 }
@@ -204,6 +210,14 @@ impl Platform {
         Ok(self.store.ledger()?)
     }
 
+    /// Forget the rated call ids and used idempotency keys older than the
+    /// retention window (see [`PlatformBuilder::retention`]), and the
+    /// auto-recharge counts of days before it.
+    pub fn apply_retention(&self) -> Result<Pruned, HostError> {
+        let before = self.now().saturating_sub(self.retention_ms);
+        Ok(self.store.prune(before)?)
+    }
+
     /// Open an account. A sub-account names its parent agency.
     pub fn open_account(
         &self,
@@ -262,7 +276,11 @@ impl Platform {
             let rates = self.rates();
             let facts = events::Facts {
                 records: Batch {
-                    rated_calls: vec![(id.clone(), call.to_owned())],
+                    rated_calls: vec![RatedCall {
+                        account: id.clone(),
+                        call: call.to_owned(),
+                        at: self.now(),
+                    }],
                     ..Batch::default()
                 },
                 ..events::Facts::default()

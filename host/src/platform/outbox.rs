@@ -150,6 +150,7 @@ impl Platform {
             card: &request.card,
             amount: request.amount,
             at: now,
+            asked: asked - 1,
         });
         match answer {
             // Not known: asked again at the next check, with the same key.

@@ -12,7 +12,7 @@ use super::{Clock, EventReport, Platform};
 use crate::account::AccountId;
 use crate::error::HostError;
 use crate::policy::PolicyFault;
-use crate::store::{Batch, OutboxEntry, StoredInbox, StoredTimer};
+use crate::store::{Batch, OutboxEntry, StoreError, StoredInbox, StoredTimer};
 
 /// Wake-ups an account fired at one instant in this advance: a policy that keeps
 /// re-arming wake-ups at or before "now" would otherwise hold the clock forever,
@@ -107,10 +107,15 @@ pub(super) fn advance_to(platform: &Platform, at: Timestamp) -> Result<EventRepo
         if instant.count > limit {
             // A runaway chain: fault once, then let its wake-ups at this
             // instant lapse.
-            platform.store.commit(Batch {
+            match platform.store.commit(Batch {
                 fired: vec![stored.id],
                 ..Batch::default()
-            })?;
+            }) {
+                Ok(()) => report.fired.push(stored.id),
+                // Retired by another node meanwhile.
+                Err(StoreError::NotPending(_)) => continue,
+                Err(other) => return Err(other.into()),
+            }
             if instant.count == limit + 1 {
                 let selected = platform.tenants.select(&platform.account(&account)?);
                 platform.report_fault(&selected, &account, &PolicyFault::Runaway(limit))?;
@@ -142,10 +147,15 @@ fn fire(
         },
         ..Facts::default()
     };
+    let id = stored.id;
     platform.with_outbox(account, || {
-        match platform.decide_with(account, |_| Ok(event.clone()), facts)? {
-            Committed::Decided(report) => Ok(report),
-            _ => Ok(EventReport::default()),
-        }
+        let mut report = match platform.decide_with(account, |_| Ok(event.clone()), facts)? {
+            Committed::Decided(report) => report,
+            // Fired elsewhere meanwhile: not this node's to report.
+            Committed::AlreadyDone => return Ok(EventReport::default()),
+            Committed::Rejected(_) | Committed::Faulted(_) => EventReport::default(),
+        };
+        report.fired.push(id);
+        Ok(report)
     })
 }

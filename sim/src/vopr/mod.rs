@@ -12,7 +12,7 @@
 //! store and card network). Safety is checked as it goes; once faults stop and
 //! time runs on, liveness too (see [`check`]). The same seed replays exactly.
 
-mod check;
+pub mod check;
 mod faults;
 mod world;
 
