@@ -170,6 +170,7 @@ impl PlatformBuilder {
             node: self.node,
             lease_ms: i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX),
             retention_ms: i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX),
+            pruned_day: AtomicI64::new(i64::MIN),
             shared: Mutex::new(Default::default()),
             compiled: Mutex::new(HashMap::new()),
         };

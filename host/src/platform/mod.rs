@@ -100,6 +100,8 @@ pub struct Platform {
     node: String,
     lease_ms: i64,
     retention_ms: i64,
+    /// The UTC day retention last ran for.
+    pruned_day: AtomicI64,
     shared: Mutex<shared::SharedState>,
     compiled: Mutex<HashMap<String, Arc<dyn Policy>>>,
 }

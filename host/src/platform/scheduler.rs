@@ -12,7 +12,7 @@ use super::{Clock, EventReport, Platform};
 use crate::account::AccountId;
 use crate::error::HostError;
 use crate::policy::PolicyFault;
-use crate::store::{Batch, OutboxEntry, StoreError, StoredInbox, StoredTimer};
+use crate::store::{Batch, OutboxEntry, StoreError, StoredInbox, StoredTimer, utc_day};
 
 /// Wake-ups an account fired at one instant in this advance: a policy that keeps
 /// re-arming wake-ups at or before "now" would otherwise hold the clock forever,
@@ -126,6 +126,11 @@ pub(super) fn advance_to(platform: &Platform, at: Timestamp) -> Result<EventRepo
     }
     if let Clock::Simulated(now) = &platform.clock {
         now.fetch_max(at, Ordering::SeqCst);
+    }
+    // Once a day, what is older than the retention window goes.
+    let day = utc_day(platform.now());
+    if platform.pruned_day.fetch_max(day, Ordering::SeqCst) < day {
+        platform.apply_retention()?;
     }
     Ok(report)
 }
