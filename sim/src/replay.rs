@@ -195,22 +195,27 @@ enum Step {
     Host(HostError),
 }
 
+/// The error code (SPEC §7) of a command the host or the policy rejected:
+/// `forbidden`, `invalid_settings`, `payment_method_required`,
+/// `unknown_account` or `policy_fault`; `None` for the host's own failures.
+pub fn rejection_code(error: &HostError) -> Option<&'static str> {
+    Some(match error {
+        HostError::UnknownAccount(_) => "unknown_account",
+        HostError::Rejected(PolicyError::Forbidden(_)) => "forbidden",
+        HostError::Rejected(PolicyError::InvalidSettings(_)) | HostError::Invalid(_) => {
+            "invalid_settings"
+        }
+        HostError::Rejected(PolicyError::PaymentMethodRequired(_)) => "payment_method_required",
+        HostError::Rejected(PolicyError::Refused(_)) | HostError::Fault(_) => "policy_fault",
+        _ => return None,
+    })
+}
+
 impl From<HostError> for Step {
     fn from(error: HostError) -> Self {
-        let message = error.to_string();
-        match error {
-            HostError::UnknownAccount(_) => Step::Rejected("unknown_account", message),
-            HostError::Rejected(PolicyError::Forbidden(_)) => Step::Rejected("forbidden", message),
-            HostError::Rejected(PolicyError::InvalidSettings(_)) | HostError::Invalid(_) => {
-                Step::Rejected("invalid_settings", message)
-            }
-            HostError::Rejected(PolicyError::PaymentMethodRequired(_)) => {
-                Step::Rejected("payment_method_required", message)
-            }
-            HostError::Rejected(PolicyError::Refused(_)) | HostError::Fault(_) => {
-                Step::Rejected("policy_fault", message)
-            }
-            other => Step::Host(other),
+        match rejection_code(&error) {
+            Some(code) => Step::Rejected(code, error.to_string()),
+            None => Step::Host(error),
         }
     }
 }

@@ -5,6 +5,7 @@ mod bench;
 mod check;
 pub mod output;
 mod replay;
+mod serve;
 mod simulate;
 mod soak;
 mod vopr;
@@ -52,6 +53,12 @@ enum Command {
     /// Run a long workload on a database, one node of many, resuming after a
     /// kill at any point (the crash and many-node tests run it).
     Soak(soak::SoakArgs),
+    /// Run the host as an HTTP service: the script commands as a JSON API with
+    /// API keys, timers and the outbox on the system clock (SPEC §8).
+    Serve(serve::ServeArgs),
+    /// Manage the service's API keys.
+    #[command(name = "api-key", subcommand)]
+    ApiKey(serve::ApiKeyCommand),
 }
 
 /// Run a parsed command line.
@@ -63,6 +70,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Vopr(args) => vopr::run(&args),
         Command::Soak(args) => soak::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::ApiKey(command) => serve::api_key(&command),
     }
 }
 

@@ -19,6 +19,7 @@ mod refusals;
 mod replay_properties;
 mod rules;
 mod scenarios;
+mod serve;
 mod soak;
 mod stores;
 mod tenant;
