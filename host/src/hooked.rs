@@ -11,8 +11,8 @@ use recharge_policy_sdk::model::Timestamp;
 use crate::account::{Account, AccountId};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, Lease, Notification, OutboxEntry, Pruned, Store, StoreError, StoredInbox,
-    StoredTimer,
+    Batch, ChargeRecord, KeptResponse, Lease, Notification, OutboxEntry, Pruned, Store, StoreError,
+    StoredInbox, StoredTimer,
 };
 
 /// Which kind of read a [`HookedStore`] is about to pass on.
@@ -41,6 +41,8 @@ pub enum StoreRead {
     Components,
     /// Pruning what is kept only for the retention window.
     Retention,
+    /// Responses kept under idempotency keys, read, kept or pruned.
+    Responses,
 }
 
 /// What a [`HookedStore`] asks around each call it passes on. Every hook lets
@@ -210,5 +212,22 @@ impl<H: StoreHooks> Store for HookedStore<H> {
     }
     fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
         self.read(StoreRead::Retention, |store| store.prune(before))
+    }
+    fn idempotent(&self, key: &str) -> Result<Option<KeptResponse>, StoreError> {
+        self.read(StoreRead::Responses, |store| store.idempotent(key))
+    }
+    fn keep_response(&self, response: KeptResponse) -> Result<bool, StoreError> {
+        self.read(StoreRead::Responses, |store| store.keep_response(response))
+    }
+    fn finish_response(&self, response: KeptResponse) -> Result<(), StoreError> {
+        self.read(StoreRead::Responses, |store| {
+            store.finish_response(response)
+        })
+    }
+    fn release_response(&self, key: &str) -> Result<(), StoreError> {
+        self.read(StoreRead::Responses, |store| store.release_response(key))
+    }
+    fn prune_responses(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.read(StoreRead::Responses, |store| store.prune_responses(before))
     }
 }

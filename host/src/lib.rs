@@ -42,9 +42,9 @@ pub use sandbox::{
 };
 pub use sqlite::SqliteStore;
 pub use store::{
-    Batch, ChargeRecord, ChargeRequest, InboxItem, Lease, MemoryStore, Notification, OutboxEntry,
-    OutboxState, Pruned, RatedCall, StateChange, Store, StoreError, StoredInbox, StoredTimer,
-    Timer, utc_day,
+    Batch, ChargeRecord, ChargeRequest, InboxItem, KeptResponse, Lease, MemoryStore, Notification,
+    OutboxEntry, OutboxState, Pruned, RatedCall, StateChange, Store, StoreError, StoredInbox,
+    StoredTimer, Timer, utc_day,
 };
 pub use tenants::QUARANTINE_AFTER;
 

@@ -22,8 +22,8 @@ use crate::account::{Account, AccountId};
 use crate::codec::{decode, encode, tag_column};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, InboxItem, Lease, Notification, OutboxEntry, OutboxState, Pruned, Store,
-    StoreError, StoredInbox, StoredTimer, Timer, utc_day,
+    Batch, ChargeRecord, InboxItem, KeptResponse, Lease, Notification, OutboxEntry, OutboxState,
+    Pruned, Store, StoreError, StoredInbox, StoredTimer, Timer, utc_day,
 };
 
 /// The schema, one migration a step; `recharge_schema` says how many ran.
@@ -99,6 +99,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX used_keys_at ON used_keys (at);
     CREATE INDEX auto_recharges_day ON auto_recharges (day);
     CREATE INDEX accounts_id_bytes ON accounts (id COLLATE "C");
+"#,
+    // The HTTP service's responses kept under idempotency keys (status 0: a
+    // reservation, the request still running).
+    r#"
+    CREATE TABLE idempotency (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX idempotency_at ON idempotency (at);
 "#,
 ];
 
@@ -791,5 +803,82 @@ impl Store for PostgresStore {
         };
         tx.commit().map_err(backend)?;
         Ok(pruned)
+    }
+
+    fn idempotent(&self, key: &str) -> Result<Option<KeptResponse>, StoreError> {
+        let mut client = self.client()?;
+        let row = client
+            .query_opt(
+                "SELECT key, fingerprint, status, body, at FROM idempotency WHERE key = $1",
+                &[&key],
+            )
+            .map_err(backend)?;
+        Ok(row.map(|row| KeptResponse {
+            key: row.get(0),
+            fingerprint: row.get(1),
+            status: u16::try_from(row.get::<_, i32>(2)).unwrap_or(u16::MAX),
+            body: row.get(3),
+            at: row.get(4),
+        }))
+    }
+
+    fn keep_response(&self, response: KeptResponse) -> Result<bool, StoreError> {
+        let mut client = self.client()?;
+        let inserted = client
+            .execute(
+                "INSERT INTO idempotency (key, fingerprint, status, body, at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[
+                    &response.key,
+                    &response.fingerprint,
+                    &i32::from(response.status),
+                    &response.body,
+                    &response.at,
+                ],
+            )
+            .map_err(backend)?;
+        Ok(inserted == 1)
+    }
+
+    fn finish_response(&self, response: KeptResponse) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        let updated = client
+            .execute(
+                "UPDATE idempotency SET status = $3, body = $4, at = $5
+                 WHERE key = $1 AND fingerprint = $2 AND status = 0",
+                &[
+                    &response.key,
+                    &response.fingerprint,
+                    &i32::from(response.status),
+                    &response.body,
+                    &response.at,
+                ],
+            )
+            .map_err(backend)?;
+        if updated == 0 {
+            return Err(StoreError::NotPending(format!(
+                "idempotency key {}",
+                response.key
+            )));
+        }
+        Ok(())
+    }
+
+    fn release_response(&self, key: &str) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        client
+            .execute(
+                "DELETE FROM idempotency WHERE key = $1 AND status = 0",
+                &[&key],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn prune_responses(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut client = self.client()?;
+        client
+            .execute("DELETE FROM idempotency WHERE at < $1", &[&before])
+            .map_err(backend)
     }
 }

@@ -18,8 +18,8 @@ use crate::account::{Account, AccountId};
 use crate::codec::{decode, encode, tag_column};
 use crate::ledger::LedgerEntry;
 use crate::store::{
-    Batch, ChargeRecord, InboxItem, Lease, Notification, OutboxEntry, OutboxState, Pruned, Store,
-    StoreError, StoredInbox, StoredTimer, Timer, utc_day,
+    Batch, ChargeRecord, InboxItem, KeptResponse, Lease, Notification, OutboxEntry, OutboxState,
+    Pruned, Store, StoreError, StoredInbox, StoredTimer, Timer, utc_day,
 };
 
 /// The condition on a timer row that a lease (`?2` holder, `?3` now) may take it.
@@ -96,6 +96,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rated_calls_at ON rated_calls (at);
     CREATE INDEX used_keys_at ON used_keys (at);
     CREATE INDEX auto_recharges_day ON auto_recharges (day);
+"#,
+    // The HTTP service's responses kept under idempotency keys (status 0: a
+    // reservation, the request still running).
+    r#"
+    CREATE TABLE idempotency (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX idempotency_at ON idempotency (at);
 "#,
 ];
 
@@ -671,6 +683,97 @@ impl Store for SqliteStore {
             };
             tx.commit().map_err(backend)?;
             Ok(pruned)
+        })
+    }
+
+    fn idempotent(&self, key: &str) -> Result<Option<KeptResponse>, StoreError> {
+        self.with(|connection| {
+            connection
+                .prepare_cached(
+                    "SELECT key, fingerprint, status, body, at FROM idempotency WHERE key = ?1",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([key], |row| {
+                            Ok(KeptResponse {
+                                key: row.get(0)?,
+                                fingerprint: row.get(1)?,
+                                status: row.get(2)?,
+                                body: row.get(3)?,
+                                at: row.get(4)?,
+                            })
+                        })
+                        .optional()
+                })
+                .map_err(backend)
+        })
+    }
+
+    fn keep_response(&self, response: KeptResponse) -> Result<bool, StoreError> {
+        self.with(|connection| {
+            let inserted = connection
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, status, body, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        response.key,
+                        response.fingerprint,
+                        response.status,
+                        response.body,
+                        response.at
+                    ])
+                })
+                .map_err(backend)?;
+            Ok(inserted == 1)
+        })
+    }
+
+    fn finish_response(&self, response: KeptResponse) -> Result<(), StoreError> {
+        self.with(|connection| {
+            let updated = connection
+                .prepare_cached(
+                    "UPDATE idempotency SET status = ?3, body = ?4, at = ?5
+                     WHERE key = ?1 AND fingerprint = ?2 AND status = 0",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        response.key,
+                        response.fingerprint,
+                        response.status,
+                        response.body,
+                        response.at
+                    ])
+                })
+                .map_err(backend)?;
+            if updated == 0 {
+                return Err(StoreError::NotPending(format!(
+                    "idempotency key {}",
+                    response.key
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    fn release_response(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|connection| {
+            connection
+                .prepare_cached("DELETE FROM idempotency WHERE key = ?1 AND status = 0")
+                .and_then(|mut statement| statement.execute([key]))
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn prune_responses(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.with(|connection| {
+            connection
+                .prepare_cached("DELETE FROM idempotency WHERE at < ?1")
+                .and_then(|mut statement| statement.execute([before]))
+                .map(|rows| rows as u64)
+                .map_err(backend)
         })
     }
 }

@@ -229,6 +229,40 @@ pub struct Pruned {
     pub auto_recharge_days: u64,
 }
 
+/// The response kept under an `Idempotency-Key` of the HTTP service, replayed
+/// to a retry of the same request.
+///
+/// A key is first *reserved*, kept with [`KeptResponse::IN_PROGRESS`] as its
+/// status before the request runs, so that of two requests with one key only
+/// the one whose reservation landed first runs at all; it is then *finished*
+/// with the response ([`Store::finish_response`]), or *released*
+/// ([`Store::release_response`]) when the host failed and a retry may run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptResponse {
+    /// The key the client sent.
+    pub key: String,
+    /// SHA-256 (hex) of the request's method, path and body: a retry must
+    /// match it.
+    pub fingerprint: String,
+    /// The response's HTTP status, or [`KeptResponse::IN_PROGRESS`].
+    pub status: u16,
+    /// The response's body.
+    pub body: String,
+    /// When it was kept (milliseconds since the epoch); pruned by it.
+    pub at: Timestamp,
+}
+
+impl KeptResponse {
+    /// The status of a reservation whose request is still running (or was
+    /// cut short by a crash: its outcome is unknown).
+    pub const IN_PROGRESS: u16 = 0;
+
+    /// Whether the request kept under the key is still running.
+    pub fn in_progress(&self) -> bool {
+        self.status == Self::IN_PROGRESS
+    }
+}
+
 /// Everything one event changes, applied atomically.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
@@ -410,6 +444,22 @@ pub trait Store: Send + Sync {
     /// keys used before `before` (but not the key of a charge still in the
     /// outbox), and the auto-recharge counts of days before `before`'s UTC day.
     fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError>;
+    /// The response kept under an idempotency key, finished or reserved.
+    fn idempotent(&self, key: &str) -> Result<Option<KeptResponse>, StoreError>;
+    /// Keep `response` under its key only if nothing is kept under it yet:
+    /// `false` if another request kept one first (read and replay that one).
+    /// A reservation is a response whose status is
+    /// [`KeptResponse::IN_PROGRESS`].
+    fn keep_response(&self, response: KeptResponse) -> Result<bool, StoreError>;
+    /// Replace the reservation of `response.key` (with the same fingerprint)
+    /// by the response; [`StoreError::NotPending`] if no such reservation is
+    /// kept.
+    fn finish_response(&self, response: KeptResponse) -> Result<(), StoreError>;
+    /// Forget the reservation of `key`, if it is one (a finished response
+    /// stays): the request failed in the host and a retry may run it.
+    fn release_response(&self, key: &str) -> Result<(), StoreError>;
+    /// Forget the responses kept before `before`; how many.
+    fn prune_responses(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// The days since the epoch of a timestamp (UTC calendar day).
@@ -440,6 +490,7 @@ struct Tables {
     journals: HashMap<String, Vec<String>>,
     components: HashMap<String, Vec<u8>>,
     auto_recharges: HashMap<(AccountId, i64), u32>,
+    responses: HashMap<String, KeptResponse>,
 }
 
 impl Tables {
@@ -858,6 +909,52 @@ impl Store for MemoryStore {
 
     fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
         Ok(self.tables()?.prune(before))
+    }
+
+    fn idempotent(&self, key: &str) -> Result<Option<KeptResponse>, StoreError> {
+        Ok(self.tables()?.responses.get(key).cloned())
+    }
+
+    fn keep_response(&self, response: KeptResponse) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        if tables.responses.contains_key(&response.key) {
+            return Ok(false);
+        }
+        tables.responses.insert(response.key.clone(), response);
+        Ok(true)
+    }
+
+    fn finish_response(&self, response: KeptResponse) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        match tables.responses.get_mut(&response.key) {
+            Some(kept) if kept.in_progress() && kept.fingerprint == response.fingerprint => {
+                *kept = response;
+                Ok(())
+            }
+            _ => Err(StoreError::NotPending(format!(
+                "idempotency key {}",
+                response.key
+            ))),
+        }
+    }
+
+    fn release_response(&self, key: &str) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        if tables
+            .responses
+            .get(key)
+            .is_some_and(KeptResponse::in_progress)
+        {
+            tables.responses.remove(key);
+        }
+        Ok(())
+    }
+
+    fn prune_responses(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut tables = self.tables()?;
+        let kept = tables.responses.len();
+        tables.responses.retain(|_, response| response.at >= before);
+        Ok((kept - tables.responses.len()) as u64)
     }
 }
 

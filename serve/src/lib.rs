@@ -6,6 +6,8 @@
 //! - [`router`] is the API: a route per script command taking the script's
 //!   JSON fields (read by the script parser itself), answering what the command
 //!   did, errors as `application/problem+json` ([`Problem`]);
+//! - every POST and PUT may carry an `Idempotency-Key`: the first response
+//!   is kept in the store and replayed to a retry (see [`IDEMPOTENCY_WINDOW`]);
 //! - background workers fire due timers and run the outbox on the system
 //!   clock;
 //! - [`run`] puts it together: opens the database, listens, serves until
@@ -30,7 +32,9 @@
 #![deny(missing_docs)]
 
 mod answer;
+mod idempotency;
 mod keys;
+mod metrics;
 mod problem;
 mod request;
 mod routes;
@@ -44,10 +48,15 @@ use recharge_host::{Database, HostError, Platform, PlatformBuilder, SimulatedGat
 use thiserror::Error;
 use tokio::sync::watch;
 
+pub use self::idempotency::{
+    IDEMPOTENCY_KEY, IDEMPOTENCY_WINDOW, IDEMPOTENT_REPLAYED, MAX_IDEMPOTENCY_KEY,
+};
 pub use self::keys::{API_KEYS_STREAM, ApiKeys, KeyError, mint_key};
+pub use self::metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use self::problem::Problem;
 pub use self::routes::{
-    DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, MAX_USAGE_RECORDS, REQUEST_TIMEOUT, router,
+    DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, MAX_USAGE_RECORDS, OPENAPI, REQUEST_TIMEOUT, router,
+    routes,
 };
 pub use self::service::{Answer, Service};
 pub use self::workers::{RETENTION_EVERY, TICK};
@@ -117,6 +126,7 @@ impl Service {
             store,
             gateway,
             keys,
+            metrics: Metrics::default(),
         })
     }
 }

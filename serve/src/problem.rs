@@ -137,6 +137,12 @@ impl From<HostError> for Problem {
     }
 }
 
+impl From<recharge_host::StoreError> for Problem {
+    fn from(error: recharge_host::StoreError) -> Self {
+        Problem::from(HostError::from(error))
+    }
+}
+
 /// The field a host error is about, when its message does not name it.
 fn field_of(error: &HostError) -> Option<String> {
     let field = match error {

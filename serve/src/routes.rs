@@ -1,6 +1,8 @@
 //! The HTTP API of SPEC.md §8: one route per script command, the account and
-//! the lists of the output document, health. Every route but `/healthz`
-//! needs an API key; bodies are bounded (JSON at [`MAX_JSON_BODY`], a policy
+//! the lists of the output document, health, metrics and the OpenAPI
+//! document ([`OPENAPI`]), the list of routes written down as the router is
+//! built ([`routes`]). Every route but `/healthz` needs an API key; POST and
+//! PUT requests may carry an `Idempotency-Key`; bodies are bounded (JSON at [`MAX_JSON_BODY`], a policy
 //! component at the engine's limit) and every request at [`REQUEST_TIMEOUT`].
 
 use std::collections::HashMap;
@@ -10,11 +12,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, on};
 use recharge_sim::script::Command;
 use serde_json::{Value, json};
 
@@ -40,76 +43,161 @@ type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 type Reply = Result<Response, Problem>;
 type IdPath = Result<Path<String>, PathRejection>;
 
+/// A router that writes down every route it is given, so the list of what
+/// the service serves ([`routes`]) is read off the very calls that build it.
+struct Routes {
+    router: Router<Arc<Service>>,
+    served: Vec<(Method, String)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            served: Vec::new(),
+        }
+    }
+
+    /// Serve `method` on `path` with `handler`.
+    fn add<H, T>(mut self, method: Method, path: &str, handler: H) -> Self
+    where
+        H: Handler<T, Arc<Service>>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone())
+            .unwrap_or_else(|_| panic!("no method filter for {method}"));
+        self.router = self.router.route(path, on(filter, handler));
+        self.served.push((method, path.to_owned()));
+        self
+    }
+}
+
+/// The routes without a key (`/healthz`) and those behind one.
+fn routes_of(component_limit: usize) -> (Routes, Routes) {
+    let account = "/v1/accounts/{id}";
+    let open_routes = Routes::new().add(Method::GET, "/healthz", healthz);
+    let api = Routes::new()
+        .add(Method::POST, "/v1/accounts", open)
+        .add(Method::GET, account, show_account)
+        .add(
+            Method::POST,
+            &format!("{account}/cards"),
+            |state: Shared, id: IdPath, raw: Body| {
+                on_account(state, id, raw, "add_card", StatusCode::CREATED)
+            },
+        )
+        .add(
+            Method::POST,
+            &format!("{account}/cards/{{card}}/update"),
+            update_card,
+        )
+        .add(
+            Method::POST,
+            &format!("{account}/included"),
+            |state: Shared, id: IdPath, raw: Body| {
+                on_account(state, id, raw, "include", StatusCode::OK)
+            },
+        )
+        .add(
+            Method::PUT,
+            &format!("{account}/auto-recharge"),
+            |state: Shared, id: IdPath, raw: Body| {
+                on_account(state, id, raw, "auto_recharge", StatusCode::OK)
+            },
+        )
+        .add(
+            Method::GET,
+            &format!("{account}/auto-recharge"),
+            |state: Shared, id: IdPath, query: Params| ask(state, id, query, "auto_recharge"),
+        )
+        .add(
+            Method::PUT,
+            &format!("{account}/allocation"),
+            |state: Shared, id: IdPath, raw: Body| {
+                on_account(state, id, raw, "allocate", StatusCode::OK)
+            },
+        )
+        .add(
+            Method::GET,
+            &format!("{account}/estimate"),
+            |state: Shared, id: IdPath, query: Params| ask(state, id, query, "estimate"),
+        )
+        .add(
+            Method::GET,
+            &format!("{account}/service"),
+            |state: Shared, id: IdPath, query: Params| ask(state, id, query, "service"),
+        )
+        .add(
+            Method::GET,
+            &format!("{account}/balance"),
+            |state: Shared, id: IdPath, query: Params| ask(state, id, query, "balance"),
+        )
+        .add(Method::POST, &format!("{account}/top-ups"), top_up)
+        .add(
+            Method::PUT,
+            &format!("{account}/policy"),
+            set_policy.layer(DefaultBodyLimit::max(component_limit)),
+        )
+        .add(Method::POST, "/v1/usage", usage)
+        .add(Method::PUT, "/v1/rates", set_rates)
+        .add(Method::GET, "/v1/rates", rates)
+        .add(Method::GET, "/v1/charges", charges)
+        .add(Method::GET, "/v1/notifications", notifications)
+        .add(Method::GET, "/readyz", readyz)
+        .add(Method::GET, "/metrics", metrics)
+        .add(Method::GET, "/openapi.json", openapi);
+    (open_routes, api)
+}
+
+/// Every route the service serves, as (method, path template) in OpenAPI's
+/// spelling (`/v1/accounts/{id}`), in the order they are added.
+pub fn routes() -> Vec<(String, String)> {
+    let (open_routes, api) = routes_of(0);
+    open_routes
+        .served
+        .into_iter()
+        .chain(api.served)
+        .map(|(method, path)| (method.to_string(), path))
+        .collect()
+}
+
 /// The service's routes.
 pub fn router(service: Arc<Service>) -> Router {
     let component_limit = service.platform.engine().limits().largest_component();
-    let account = "/v1/accounts/{id}";
-    let api = Router::new()
-        .route("/v1/accounts", post(open))
-        .route(account, get(show_account))
-        .route(
-            &format!("{account}/cards"),
-            post(|state: Shared, id: IdPath, raw: Body| {
-                on_account(state, id, raw, "add_card", StatusCode::CREATED)
-            }),
-        )
-        .route(
-            &format!("{account}/cards/{{card}}/update"),
-            post(update_card),
-        )
-        .route(
-            &format!("{account}/included"),
-            post(|state: Shared, id: IdPath, raw: Body| {
-                on_account(state, id, raw, "include", StatusCode::OK)
-            }),
-        )
-        .route(
-            &format!("{account}/auto-recharge"),
-            put(|state: Shared, id: IdPath, raw: Body| {
-                on_account(state, id, raw, "auto_recharge", StatusCode::OK)
-            })
-            .get(|state: Shared, id: IdPath, query: Params| ask(state, id, query, "auto_recharge")),
-        )
-        .route(
-            &format!("{account}/allocation"),
-            put(|state: Shared, id: IdPath, raw: Body| {
-                on_account(state, id, raw, "allocate", StatusCode::OK)
-            }),
-        )
-        .route(
-            &format!("{account}/estimate"),
-            get(|state: Shared, id: IdPath, query: Params| ask(state, id, query, "estimate")),
-        )
-        .route(
-            &format!("{account}/service"),
-            get(|state: Shared, id: IdPath, query: Params| ask(state, id, query, "service")),
-        )
-        .route(
-            &format!("{account}/balance"),
-            get(|state: Shared, id: IdPath, query: Params| ask(state, id, query, "balance")),
-        )
-        .route(&format!("{account}/top-ups"), post(top_up))
-        .route(
-            &format!("{account}/policy"),
-            put(set_policy).layer(DefaultBodyLimit::max(component_limit)),
-        )
-        .route("/v1/usage", post(usage))
-        .route("/v1/rates", put(set_rates).get(rates))
-        .route("/v1/charges", get(charges))
-        .route("/v1/notifications", get(notifications))
-        .route("/readyz", get(readyz))
+    let (open_routes, api) = routes_of(component_limit);
+    let api = api
+        .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
+            crate::idempotency::idempotency,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&service),
             authenticate,
         ));
-    Router::new()
-        .route("/healthz", get(healthz))
+    open_routes
+        .router
         .merge(api)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        .layer(middleware::from_fn(deadline))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&service),
+            deadline,
+        ))
         .with_state(service)
+}
+
+/// The API's OpenAPI 3.1 document, as committed beside the crate.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> Response {
+    let mut response = OPENAPI.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Run `work` on the blocking pool.
@@ -353,6 +441,19 @@ async fn readyz(State(service): Shared) -> Response {
     }
 }
 
+async fn metrics(State(service): Shared) -> Reply {
+    let service = Arc::clone(&service);
+    let text = tokio::task::spawn_blocking(move || service.metrics_text())
+        .await
+        .map_err(|err| Problem::host_failure(&err))??;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::METRICS_CONTENT_TYPE),
+    );
+    Ok(response)
+}
+
 async fn not_found(request: Request) -> Problem {
     Problem::not_found(format!(
         "no route {} {}",
@@ -403,10 +504,15 @@ async fn authenticate(State(service): Shared, request: Request, next: Next) -> R
     next.run(request).await
 }
 
-/// Answer every request within [`REQUEST_TIMEOUT`], and log it.
-async fn deadline(request: Request, next: Next) -> Response {
+/// Answer every request within [`REQUEST_TIMEOUT`], log it and count it.
+async fn deadline(State(service): Shared, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let uri = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let started = Instant::now();
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
@@ -420,10 +526,11 @@ async fn deadline(request: Request, next: Next) -> Response {
         )
         .into_response(),
     };
-    tracing::info!(
-        "{method} {uri} {} {} ms",
-        response.status().as_u16(),
-        started.elapsed().as_millis()
-    );
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    service
+        .metrics
+        .request(&route, method.as_str(), status, took);
+    tracing::info!("{method} {uri} {status} {} ms", took.as_millis());
     response
 }

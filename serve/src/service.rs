@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::answer::{page, report_json};
 use crate::keys::ApiKeys;
+use crate::metrics::Metrics;
 use crate::problem::Problem;
 
 /// A running service: the platform, the store it shares with other nodes,
@@ -28,6 +29,8 @@ pub struct Service {
     pub gateway: Arc<SimulatedGateway>,
     /// The API keys accepted.
     pub keys: ApiKeys,
+    /// The counters of `GET /metrics`.
+    pub metrics: Metrics,
 }
 
 /// The answer of a request: its JSON body, or the problem that stopped it.
@@ -40,8 +43,19 @@ fn account(id: &str) -> AccountId {
 impl Service {
     /// Carry out one script command; the answer is what it did.
     pub fn run(&self, command: Command) -> Answer {
+        let kind = command_kind(&command);
+        let mut did = EventReport::default();
+        let answer = self.carry_out(command, &mut did);
+        if answer.is_ok() {
+            self.metrics.event(kind, &did);
+        }
+        answer
+    }
+
+    /// [`run`](Self::run), telling `did` what the command did.
+    fn carry_out(&self, command: Command, did: &mut EventReport) -> Answer {
         let platform = &self.platform;
-        let did = match command {
+        *did = match command {
             Command::Open {
                 account: id,
                 kind,
@@ -114,7 +128,7 @@ impl Service {
                 )));
             }
         };
-        Ok(report_json(&did))
+        Ok(report_json(did))
     }
 
     /// `actor` tops up the account with `card`.
@@ -130,6 +144,7 @@ impl Service {
         let did = self
             .platform
             .top_up(&account(actor), &account(&id), &card, amount)?;
+        self.metrics.event("top_up", &did);
         Ok(report_json(&did))
     }
 
@@ -155,6 +170,7 @@ impl Service {
     /// Give the owner its own policy component.
     pub fn set_policy(&self, owner: &str, component: &[u8]) -> Answer {
         let name = self.platform.set_policy(&account(owner), component)?;
+        self.metrics.event("policy", &EventReport::default());
         Ok(json!({ "policy": name, "sha256": sha256_hex(component) }))
     }
 
@@ -225,6 +241,35 @@ impl Service {
     /// The work due now: wake-ups, charges to submit or ask about again,
     /// outcomes to offer again, and the simulated gateway's webhooks.
     pub fn run_due_work(&self) -> Result<EventReport, HostError> {
-        recharge_sim::network::advance(&self.platform, &self.gateway, self.platform.now())
+        let report =
+            recharge_sim::network::advance(&self.platform, &self.gateway, self.platform.now())?;
+        self.metrics.report(&report);
+        Ok(report)
+    }
+
+    /// `GET /metrics`: the counters, and the store's outbox and inbox depths.
+    pub fn metrics_text(&self) -> Result<String, Problem> {
+        let outbox = self.store.outbox().map_err(HostError::from)?.len();
+        let inbox = self.store.inbox().map_err(HostError::from)?.len();
+        Ok(self.metrics.render(outbox, inbox))
+    }
+}
+
+/// The name of a command's kind in the metrics: its script name.
+fn command_kind(command: &Command) -> &'static str {
+    match command {
+        Command::Open { .. } => "open",
+        Command::AddCard { .. } => "add_card",
+        Command::UpdateCard { .. } => "update_card",
+        Command::SetCardBehavior { .. } => "set_card_behavior",
+        Command::Rates { .. } => "rates",
+        Command::Include { .. } => "include",
+        Command::TopUp { .. } => "top_up",
+        Command::AutoRecharge { .. } => "auto_recharge",
+        Command::Allocate { .. } => "allocate",
+        Command::Usage { .. } => "usage",
+        Command::Policy { .. } => "policy",
+        Command::Advance => "advance",
+        Command::Query { .. } => "query",
     }
 }

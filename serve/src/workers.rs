@@ -1,7 +1,8 @@
 //! Background work on the system clock: every [`TICK`], the work due by now
 //! runs (policies' wake-ups, charges submitted or asked about again, outcomes
 //! offered again, the simulated gateway's webhooks); every [`RETENTION_EVERY`],
-//! what is kept only for a window is forgotten. Timers and outbox work are
+//! what is kept only for a window is forgotten (rated call ids, responses
+//! kept under idempotency keys). Timers and outbox work are
 //! claimed with leases, so nodes sharing a database never do one twice.
 
 use std::sync::Arc;
@@ -37,6 +38,12 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
             let report = worker.run_due_work()?;
             if prune {
                 worker.platform.apply_retention()?;
+                let window = crate::IDEMPOTENCY_WINDOW.as_millis() as i64;
+                let before = worker.platform.now().saturating_sub(window);
+                worker
+                    .store
+                    .prune_responses(before)
+                    .map_err(recharge_host::HostError::from)?;
             }
             Ok::<_, recharge_host::HostError>(report)
         })

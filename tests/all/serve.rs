@@ -37,11 +37,14 @@ struct Server {
     agent: ureq::Agent,
 }
 
-/// An answer: status, content type and JSON body (`Null` when not JSON).
+/// An answer: status, content type, JSON body (`Null` when not JSON), and
+/// whether it is a replay of a response kept under an idempotency key.
 struct Reply {
     status: u16,
     content_type: String,
     body: Value,
+    replayed: bool,
+    text: String,
 }
 
 impl Server {
@@ -92,6 +95,18 @@ impl Server {
 
     /// A request with `key` as its bearer key (none when `None`).
     fn call_as(&self, key: Option<&str>, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
+        self.call_with(key, method, path, body, &[])
+    }
+
+    /// A request with `key` as its bearer key and more `headers`.
+    fn call_with(
+        &self,
+        key: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let url = format!("{}{path}", self.base);
         let auth = key.map(|key| format!("Bearer {key}"));
         let sent = match (method, body) {
@@ -99,6 +114,9 @@ impl Server {
                 let mut request = self.agent.get(&url);
                 if let Some(auth) = &auth {
                     request = request.header("Authorization", auth);
+                }
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
                 }
                 request.call()
             }
@@ -110,6 +128,9 @@ impl Server {
                 };
                 if let Some(auth) = &auth {
                     request = request.header("Authorization", auth);
+                }
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
                 }
                 request
                     .content_type("application/json")
@@ -123,11 +144,14 @@ impl Server {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let replayed = response.headers().get("idempotent-replayed").is_some();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         Reply {
             status: response.status().as_u16(),
             content_type,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            replayed,
+            text,
         }
     }
 
@@ -137,6 +161,17 @@ impl Server {
 
     fn send(&self, method: &str, path: &str, body: Value) -> Reply {
         self.call_as(Some(KEY), method, path, Some(body.to_string().as_bytes()))
+    }
+
+    /// `send` with an `Idempotency-Key`.
+    fn send_once(&self, key: &str, method: &str, path: &str, body: Value) -> Reply {
+        self.call_with(
+            Some(KEY),
+            method,
+            path,
+            Some(body.to_string().as_bytes()),
+            &[("Idempotency-Key", key)],
+        )
     }
 
     /// `send`, expecting `status`; the body.
@@ -655,5 +690,358 @@ fn sigterm_finishes_the_requests_in_flight() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["records"].as_array().map(Vec::len), Some(300));
     let server = std::sync::Arc::into_inner(server).unwrap();
+    server.stop();
+}
+
+/// An account `u` with the card `visa`, basic minutes at 0.10.
+fn account_with_a_card(server: &Server) {
+    server.expect(
+        201,
+        "POST",
+        "/v1/accounts",
+        json!({"account": "u", "kind": "user"}),
+    );
+    server.expect(201, "POST", "/v1/accounts/u/cards", json!({"card": "visa"}));
+    server.expect(
+        200,
+        "PUT",
+        "/v1/rates",
+        json!({"basic": "0.10", "premium": "0.20"}),
+    );
+}
+
+/// No double charge: a top-up and a usage record retried under their
+/// `Idempotency-Key` (a platform whose answer was lost) get the first
+/// response again, marked as a replay, and are charged and rated once; the
+/// key sent with another body or to another path is a 422 that changes
+/// nothing.
+fn carried_out_once(server: &Server) {
+    account_with_a_card(server);
+    let top_up = json!({"card": "visa", "amount": "20.00"});
+    let first = server.send_once("top-up-1", "POST", "/v1/accounts/u/top-ups", top_up.clone());
+    assert_eq!(
+        (first.status, first.replayed),
+        (200, false),
+        "{}",
+        first.body
+    );
+    let again = server.send_once("top-up-1", "POST", "/v1/accounts/u/top-ups", top_up);
+    assert_eq!((again.status, again.replayed), (200, true));
+    assert_eq!(
+        (again.body, again.content_type),
+        (first.body, first.content_type)
+    );
+
+    let record = json!({"account": "u", "call": "c1", "seconds": 600, "type": "basic"});
+    let rated = server.send_once("usage-1", "POST", "/v1/usage", record.clone());
+    assert_eq!(rated.status, 200, "{}", rated.body);
+    for _ in 0..2 {
+        let again = server.send_once("usage-1", "POST", "/v1/usage", record.clone());
+        assert_eq!((again.status, again.replayed), (200, true));
+        assert_eq!(again.body, rated.body);
+    }
+
+    let other_body = json!({"account": "u", "call": "c2", "seconds": 600, "type": "basic"});
+    let reused = server.send_once("usage-1", "POST", "/v1/usage", other_body);
+    assert_eq!(
+        (reused.status, reused.body["code"].as_str()),
+        (422, Some("bad_request")),
+        "{}",
+        reused.body
+    );
+    assert_eq!(reused.content_type, "application/problem+json");
+    assert!(
+        reused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another request")
+    );
+    let other_path = server.send_once(
+        "usage-1",
+        "PUT",
+        "/v1/rates",
+        json!({"basic": "9.00", "premium": "9.00"}),
+    );
+    assert_eq!(other_path.status, 422, "{}", other_path.body);
+    let bad_key = server.send_once(&"k".repeat(300), "POST", "/v1/usage", record);
+    assert_eq!(
+        (bad_key.status, bad_key.body["field"].as_str()),
+        (400, Some("Idempotency-Key"))
+    );
+
+    let charges = server.all("charges", 10);
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    let balance = server.get("/v1/accounts/u/balance?actor=u").body;
+    assert_eq!(money(&balance["balance"]), "19.00", "{balance}");
+    assert_eq!(server.get("/v1/rates").body["basic"], "0.10");
+}
+
+/// No double charge: a retry under one `Idempotency-Key` is carried out
+/// once, on SQLite.
+#[test]
+fn a_retry_under_one_idempotency_key_is_carried_out_once() {
+    let (server, _dir) = sqlite_server("idempotency");
+    carried_out_once(&server);
+    server.stop();
+}
+
+/// No double charge on PostgreSQL too: the keys live in the database every
+/// node shares.
+#[test]
+fn a_retry_under_one_idempotency_key_is_carried_out_once_on_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let schema = "serve_idempotency";
+    recharge_host::PostgresStore::open_empty_schema(&url, schema, 1).unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let db = format!("{url}{separator}options=-csearch_path%3D{schema}");
+    let server = Server::start(&db, &scratch("postgres-idempotency"));
+    carried_out_once(&server);
+    server.stop();
+}
+
+/// A refusal is kept like a success: the same request retried under its key
+/// gets the same problem, even once the refusal would no longer hold.
+#[test]
+fn a_kept_refusal_is_replayed() {
+    let (server, _dir) = sqlite_server("idempotency-refusal");
+    let top_up = json!({"card": "visa", "amount": "5.00"});
+    let refused = server.send_once("early", "POST", "/v1/accounts/u/top-ups", top_up.clone());
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    account_with_a_card(&server);
+    let again = server.send_once("early", "POST", "/v1/accounts/u/top-ups", top_up);
+    assert_eq!((again.status, again.replayed), (404, true));
+    assert_eq!(
+        (again.body, again.content_type),
+        (refused.body, refused.content_type)
+    );
+    assert!(server.all("charges", 10).is_empty());
+    server.stop();
+}
+
+/// Nothing lost, no double charge across a restart: the key is kept in the
+/// store, so a retry after the service was stopped (SIGTERM) and started
+/// again on the same file gets the first response and charges nothing more.
+#[test]
+fn an_idempotency_key_survives_a_restart() {
+    let (server, dir) = sqlite_server("idempotency-restart");
+    account_with_a_card(&server);
+    let top_up = json!({"card": "visa", "amount": "12.00"});
+    let first = server.send_once(
+        "restart-1",
+        "POST",
+        "/v1/accounts/u/top-ups",
+        top_up.clone(),
+    );
+    assert_eq!(first.status, 200, "{}", first.body);
+    server.stop();
+    let db = format!("sqlite:{}", dir.join("recharge.db").display());
+    let server = Server::start(&db, &dir);
+    let again = server.send_once("restart-1", "POST", "/v1/accounts/u/top-ups", top_up);
+    assert_eq!((again.status, again.replayed), (200, true));
+    assert_eq!(again.body, first.body);
+    assert_eq!(server.all("charges", 10).len(), 1);
+    let balance = server.get("/v1/accounts/u/balance?actor=u").body;
+    assert_eq!(money(&balance["balance"]), "12.00", "{balance}");
+    server.stop();
+}
+
+/// No double charge under a race: eight requests with one key at once run
+/// the top-up once; every other one is answered the first response (a
+/// replay) or 409 while it runs.
+#[test]
+fn concurrent_requests_with_one_key_run_once() {
+    let (server, _dir) = sqlite_server("idempotency-race");
+    account_with_a_card(&server);
+    let server = std::sync::Arc::new(server);
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let server = std::sync::Arc::clone(&server);
+            std::thread::spawn(move || {
+                let top_up = json!({"card": "visa", "amount": "3.00"});
+                server.send_once("race-1", "POST", "/v1/accounts/u/top-ups", top_up)
+            })
+        })
+        .collect();
+    let replies: Vec<Reply> = racers
+        .into_iter()
+        .map(|racer| racer.join().unwrap())
+        .collect();
+    let ran = replies
+        .iter()
+        .filter(|reply| reply.status == 200 && !reply.replayed)
+        .count();
+    assert_eq!(ran, 1);
+    for reply in &replies {
+        assert!(
+            reply.status == 200 || (reply.status == 409 && reply.body["code"] == "bad_request"),
+            "{} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    assert_eq!(server.all("charges", 10).len(), 1);
+    let balance = server.get("/v1/accounts/u/balance?actor=u").body;
+    assert_eq!(money(&balance["balance"]), "3.00", "{balance}");
+    let server = std::sync::Arc::into_inner(server).unwrap();
+    server.stop();
+}
+
+/// The samples of a Prometheus text exposition, `name{labels}` to value,
+/// each line checked against the format: `# HELP` and `# TYPE` comments, and
+/// samples whose name is a metric name and whose value is a number.
+fn samples(text: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut samples = std::collections::BTreeMap::new();
+    let mut typed = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let mut words = comment.splitn(3, ' ');
+            let (what, name) = (words.next().unwrap(), words.next().unwrap());
+            assert!(matches!(what, "HELP" | "TYPE"), "{line}");
+            if what == "TYPE" {
+                let kind = words.next().unwrap();
+                assert!(matches!(kind, "counter" | "gauge" | "histogram"), "{line}");
+                assert!(typed.insert(name.to_owned()), "typed twice: {line}");
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|family| typed.contains(*family))
+            .unwrap_or(name);
+        assert!(typed.contains(family), "no TYPE before {line}");
+        if series.contains('{') {
+            assert!(series.ends_with('}'), "{line}");
+        }
+        let whole = value.split('.').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        samples.insert(series.to_owned(), whole.parse().unwrap_or(0));
+    }
+    samples
+}
+
+/// Health and load are visible without reading the database: `/metrics`
+/// (behind a key) is valid Prometheus text, and its counters move with the
+/// requests, the events and the outbox.
+#[test]
+fn metrics_count_requests_and_events() {
+    let (server, _dir) = sqlite_server("metrics");
+    assert_eq!(server.call_as(None, "GET", "/metrics", None).status, 401);
+    let before = server.get("/metrics");
+    assert_eq!(before.status, 200);
+    assert_eq!(before.content_type, recharge_serve::METRICS_CONTENT_TYPE);
+    let before = samples(&before.text);
+    account_with_a_card(&server);
+    server.expect(
+        200,
+        "POST",
+        "/v1/usage",
+        json!({"account": "u", "call": "c1", "seconds": 60, "type": "basic"}),
+    );
+    server.expect(
+        200,
+        "POST",
+        "/v1/accounts/u/top-ups",
+        json!({"card": "visa", "amount": "5.00"}),
+    );
+    assert_eq!(server.get("/v1/accounts/nobody").status, 404);
+    let after = server.get("/metrics");
+    let after = samples(&after.text);
+    let moved = |series: &str| {
+        after.get(series).copied().unwrap_or(0) - before.get(series).copied().unwrap_or(0)
+    };
+    assert_eq!(
+        moved("recharge_http_requests_total{route=\"/v1/usage\",method=\"POST\",status=\"200\"}"),
+        1,
+        "{after:?}"
+    );
+    assert_eq!(
+        moved(
+            "recharge_http_requests_total{route=\"/v1/accounts/{id}\",method=\"GET\",status=\"404\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        moved("recharge_http_request_duration_seconds_count{route=\"/v1/usage\"}"),
+        1
+    );
+    assert_eq!(
+        moved("recharge_http_request_duration_seconds_bucket{route=\"/v1/usage\",le=\"+Inf\"}"),
+        1
+    );
+    assert_eq!(moved("recharge_events_total{kind=\"usage\"}"), 1);
+    assert_eq!(moved("recharge_events_total{kind=\"top_up\"}"), 1);
+    assert_eq!(moved("recharge_events_total{kind=\"open\"}"), 1);
+    assert_eq!(moved("recharge_charges_queued_total"), 1);
+    assert!(after.contains_key("recharge_outbox_depth"));
+    assert!(after.contains_key("recharge_policy_faults_total"));
+    server.stop();
+}
+
+/// Every `$ref` in `value` that points into `document`.
+fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                match (name.as_str(), field) {
+                    ("$ref", Value::String(target)) => found.push(target),
+                    _ => refs(field, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
+        _ => {}
+    }
+}
+
+/// The API's description cannot drift from the API: `/openapi.json` is the
+/// committed OpenAPI 3.1 document, every reference in it resolves, and it
+/// lists exactly the routes the router serves (read off the router's own
+/// construction).
+#[test]
+fn the_openapi_document_lists_exactly_the_routes_served() {
+    let (server, _dir) = sqlite_server("openapi");
+    let served = server.get("/openapi.json");
+    assert_eq!(served.status, 200);
+    assert_eq!(served.content_type, "application/json");
+    let document: Value = serde_json::from_str(recharge_serve::OPENAPI).unwrap();
+    assert_eq!(served.body, document);
+    let version = document["openapi"].as_str().unwrap();
+    assert!(version.starts_with("3.1."), "{version}");
+    assert!(document["info"]["title"].is_string() && document["info"]["version"].is_string());
+
+    let methods = [
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+    let mut described = std::collections::BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(methods.contains(&method.as_str()), "{method} {path}");
+            assert!(operation["responses"].is_object(), "{method} {path}");
+            described.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let routed: std::collections::BTreeSet<(String, String)> =
+        recharge_serve::routes().into_iter().collect();
+    assert_eq!(described, routed);
+
+    let mut found = Vec::new();
+    refs(&document, &mut found);
+    assert!(!found.is_empty());
+    for target in found {
+        let pointer = target
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{target}"));
+        assert!(
+            document.pointer(pointer).is_some(),
+            "{target} resolves to nothing"
+        );
+    }
     server.stop();
 }

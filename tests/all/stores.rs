@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use recharge_host::model::{AccountKind, ChargeOutcome, MinuteType, PaymentOutcome, Purpose};
 use recharge_host::{
-    Account, Batch, Cause, ChargeRecord, ChargeRequest, DEFAULT_RETENTION, InboxItem, Lease,
-    LedgerEntry, MemoryStore, Notification, OutboxState, PostgresStore, Pruned, RatedCall,
+    Account, Batch, Cause, ChargeRecord, ChargeRequest, DEFAULT_RETENTION, InboxItem, KeptResponse,
+    Lease, LedgerEntry, MemoryStore, Notification, OutboxState, PostgresStore, Pruned, RatedCall,
     SqliteStore, StateChange, Store, StoreError, Timer, sha256_hex, utc_day,
 };
 use rust_decimal::Decimal;
@@ -724,7 +724,8 @@ fn prune_forgets_only_what_is_older_than_the_bound() {
 
 /// No minting: a usage record repeated inside the retention window (34 days
 /// later) changes nothing, nor does applying retention inside it; once the
-/// window has passed, retention forgets the call id.
+/// window has passed, retention (run by the scheduler as the clock moves)
+/// forgets the call id.
 #[test]
 fn a_repeated_call_inside_the_retention_window_changes_nothing() {
     assert!(DEFAULT_RETENTION.as_millis() >= 35 * DAY as u128);
@@ -752,10 +753,14 @@ fn a_repeated_call_inside_the_retention_window_changes_nothing() {
     assert_eq!(harness.platform.ledger().unwrap(), ledger);
     assert!(harness.store.call_rated(&user, "call-1").unwrap());
 
+    // The scheduler applies retention once a UTC day as the clock advances:
+    // the call id is gone by the time the advance returns.
     harness.platform.advance_to(JAN_1 + 36 * DAY).unwrap();
-    let pruned = harness.platform.apply_retention().unwrap();
-    assert_eq!(pruned.rated_calls, 1);
     assert!(!harness.store.call_rated(&user, "call-1").unwrap());
+    assert_eq!(
+        harness.platform.apply_retention().unwrap(),
+        Pruned::default()
+    );
 }
 
 fn lease(holder: &str, now: i64, until: i64) -> Lease {
@@ -937,6 +942,124 @@ fn components_are_kept_once_under_their_sha256() {
         assert_eq!(
             store.component(&sha256_hex(b"unknown")).unwrap(),
             None,
+            "{name}"
+        );
+    }
+}
+
+fn kept(key: &str, fingerprint: &str, status: u16, at: i64) -> KeptResponse {
+    KeptResponse {
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+        status,
+        body: format!("{{\"status\":{status}}}"),
+        at,
+    }
+}
+
+/// No double charge: of two requests with one idempotency key the first
+/// writer wins; the second keeps nothing and reads the first's response. A
+/// reservation is finished only by its own request, released only while in
+/// progress, and a finished response is never overwritten.
+#[test]
+fn the_first_response_kept_under_a_key_wins() {
+    for (name, store) in stores("responses") {
+        assert_eq!(store.idempotent("k").unwrap(), None, "{name}");
+        let reservation = kept("k", "f1", KeptResponse::IN_PROGRESS, JAN_1);
+        assert!(store.keep_response(reservation.clone()).unwrap(), "{name}");
+        assert!(
+            !store.keep_response(kept("k", "f2", 200, JAN_1)).unwrap(),
+            "{name}"
+        );
+        assert_eq!(store.idempotent("k").unwrap(), Some(reservation), "{name}");
+        assert!(
+            matches!(
+                store.finish_response(kept("k", "other", 200, JAN_1 + 1)),
+                Err(StoreError::NotPending(_))
+            ),
+            "{name}"
+        );
+        store
+            .finish_response(kept("k", "f1", 201, JAN_1 + 1))
+            .unwrap();
+        store.release_response("k").unwrap();
+        assert_eq!(
+            store.idempotent("k").unwrap(),
+            Some(kept("k", "f1", 201, JAN_1 + 1)),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                store.finish_response(kept("k", "f1", 200, JAN_1 + 2)),
+                Err(StoreError::NotPending(_))
+            ),
+            "{name}"
+        );
+        assert!(
+            store
+                .keep_response(kept("r", "f", KeptResponse::IN_PROGRESS, JAN_1))
+                .unwrap(),
+            "{name}"
+        );
+        store.release_response("r").unwrap();
+        assert_eq!(store.idempotent("r").unwrap(), None, "{name}");
+        assert!(
+            store.keep_response(kept("r", "g", 200, JAN_1)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// Nothing kept for ever: pruning forgets the responses kept before the
+/// bound, and nothing newer.
+#[test]
+fn prune_forgets_responses_older_than_the_bound() {
+    for (name, store) in stores("responses_prune") {
+        assert!(store.keep_response(kept("old", "f", 200, JAN_1)).unwrap());
+        assert!(
+            store
+                .keep_response(kept("new", "f", 200, JAN_1 + DAY))
+                .unwrap()
+        );
+        assert_eq!(store.prune_responses(JAN_1 + DAY).unwrap(), 1, "{name}");
+        assert_eq!(store.idempotent("old").unwrap(), None, "{name}");
+        assert!(store.idempotent("new").unwrap().is_some(), "{name}");
+        assert_eq!(store.prune_responses(JAN_1 + DAY).unwrap(), 0, "{name}");
+    }
+}
+
+/// Nothing lost to a restart: a response kept under a key is there when the
+/// durable stores are opened again, and still wins over a later writer.
+#[test]
+fn a_kept_response_survives_a_reopen() {
+    let path = sqlite_path("responses_reopen");
+    type Open = Box<dyn Fn() -> Arc<dyn Store>>;
+    let mut reopen: Vec<(&str, Open)> = vec![(
+        "sqlite",
+        Box::new(move || Arc::new(SqliteStore::open(&path).unwrap())),
+    )];
+    if let Some(url) = postgres_url() {
+        PostgresStore::drop_schema(&url, "responses_reopen").unwrap();
+        reopen.push((
+            "postgres",
+            Box::new(move || {
+                Arc::new(PostgresStore::open_in_schema(&url, "responses_reopen", 1).unwrap())
+            }),
+        ));
+    }
+    for (name, open) in reopen {
+        assert!(
+            open().keep_response(kept("k", "f", 201, JAN_1)).unwrap(),
+            "{name}"
+        );
+        let store = open();
+        assert_eq!(
+            store.idempotent("k").unwrap(),
+            Some(kept("k", "f", 201, JAN_1)),
+            "{name}"
+        );
+        assert!(
+            !store.keep_response(kept("k", "g", 200, JAN_1)).unwrap(),
             "{name}"
         );
     }
