@@ -1,8 +1,9 @@
 //! Offline simulation: scenario scripts and their replay, and the report document;
-//! generated workloads (scenario, workload, simulate, summary, chart) and the
-//! decision-speed bench.
+//! generated workloads (scenario, workload, simulate, summary, chart), the
+//! decision-speed bench and the durable-store bench.
 
 pub mod bench;
+pub mod bench_db;
 pub mod chart;
 mod driver;
 pub mod files;
