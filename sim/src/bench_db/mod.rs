@@ -4,7 +4,7 @@
 //!
 //! - [`bench_sqlite`]: a [`SqliteStore`] file against the same row writes
 //!   made directly with rusqlite, with no policy, on a second file holding
-//!   the same accounts (see [`sqlite`](self#sqlite)).
+//!   the same accounts.
 //! - [`bench_postgres`]: one or more host processes ([`run_worker`], each on
 //!   its own slice of the accounts) on one PostgreSQL database, against
 //!   pgbench's TPC-B transactions on the same server with as many clients.
@@ -15,11 +15,11 @@
 //! where each of the store's statements is a round trip, with `COPY` of the
 //! same records, read back through the store to check they are its own.
 //!
-//! # SQLite
-//!
-//! The host's events and the baseline's take turns in blocks of [`BLOCK`]
-//! events, as `recharge bench` runs wasm and native: whatever else the machine
-//! (and its disk) does weighs on both alike.
+//! Both sides of a comparison take turns, so that whatever else the machine
+//! (and its disk) does weighs on both alike: on SQLite the host's events and
+//! the baseline's in blocks of [`BLOCK`] events, as `recharge bench` runs
+//! wasm and native; on PostgreSQL pgbench and the host processes in
+//! [`ROUNDS`] rounds, each with its share of the seconds and the events.
 
 mod postgres;
 mod sqlite;
