@@ -50,12 +50,13 @@ impl Tenant {
         self.consecutive_faults.load(Ordering::SeqCst)
     }
 
-    /// Take the fault count the shared configuration holds.
+    /// Take the fault count the shared configuration holds: quarantined at
+    /// [`QUARANTINE_AFTER`] faults in a row, and not before (the same
+    /// component assigned again starts afresh).
     pub fn restore(&self, faults: u32) {
         self.consecutive_faults.store(faults, Ordering::SeqCst);
-        if faults >= QUARANTINE_AFTER {
-            self.quarantined.store(true, Ordering::SeqCst);
-        }
+        self.quarantined
+            .store(faults >= QUARANTINE_AFTER, Ordering::SeqCst);
     }
 
     /// A call ended without a fault.

@@ -58,94 +58,94 @@ impl Routes {
         }
     }
 
-    /// Serve `method` on `path` with `handler`.
-    fn add<H, T>(mut self, method: Method, path: &str, handler: H) -> Self
+    /// Serve `method` (whose filter is `filter`) on `path` with `handler`.
+    fn add<H, T>(mut self, filter: MethodFilter, method: Method, path: &str, handler: H) -> Self
     where
         H: Handler<T, Arc<Service>>,
         T: 'static,
     {
-        let filter = MethodFilter::try_from(method.clone())
-            .unwrap_or_else(|_| panic!("no method filter for {method}"));
         self.router = self.router.route(path, on(filter, handler));
         self.served.push((method, path.to_owned()));
         self
+    }
+
+    /// Serve GET on `path`.
+    fn get<H: Handler<T, Arc<Service>>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(MethodFilter::GET, Method::GET, path, handler)
+    }
+
+    /// Serve POST on `path`.
+    fn post<H: Handler<T, Arc<Service>>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(MethodFilter::POST, Method::POST, path, handler)
+    }
+
+    /// Serve PUT on `path`.
+    fn put<H: Handler<T, Arc<Service>>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(MethodFilter::PUT, Method::PUT, path, handler)
     }
 }
 
 /// The routes without a key (`/healthz`) and those behind one.
 fn routes_of(component_limit: usize) -> (Routes, Routes) {
     let account = "/v1/accounts/{id}";
-    let open_routes = Routes::new().add(Method::GET, "/healthz", healthz);
+    let open_routes = Routes::new().get("/healthz", healthz);
     let api = Routes::new()
-        .add(Method::POST, "/v1/accounts", open)
-        .add(Method::GET, account, show_account)
-        .add(
-            Method::POST,
+        .post("/v1/accounts", open)
+        .get(account, show_account)
+        .post(
             &format!("{account}/cards"),
             |state: Shared, id: IdPath, raw: Body| {
                 on_account(state, id, raw, "add_card", StatusCode::CREATED)
             },
         )
-        .add(
-            Method::POST,
-            &format!("{account}/cards/{{card}}/update"),
-            update_card,
-        )
-        .add(
-            Method::POST,
+        .post(&format!("{account}/cards/{{card}}/update"), update_card)
+        .post(
             &format!("{account}/included"),
             |state: Shared, id: IdPath, raw: Body| {
                 on_account(state, id, raw, "include", StatusCode::OK)
             },
         )
-        .add(
-            Method::PUT,
+        .put(
             &format!("{account}/auto-recharge"),
             |state: Shared, id: IdPath, raw: Body| {
                 on_account(state, id, raw, "auto_recharge", StatusCode::OK)
             },
         )
-        .add(
-            Method::GET,
+        .get(
             &format!("{account}/auto-recharge"),
             |state: Shared, id: IdPath, query: Params| ask(state, id, query, "auto_recharge"),
         )
-        .add(
-            Method::PUT,
+        .put(
             &format!("{account}/allocation"),
             |state: Shared, id: IdPath, raw: Body| {
                 on_account(state, id, raw, "allocate", StatusCode::OK)
             },
         )
-        .add(
-            Method::GET,
+        .get(
             &format!("{account}/estimate"),
             |state: Shared, id: IdPath, query: Params| ask(state, id, query, "estimate"),
         )
-        .add(
-            Method::GET,
+        .get(
             &format!("{account}/service"),
             |state: Shared, id: IdPath, query: Params| ask(state, id, query, "service"),
         )
-        .add(
-            Method::GET,
+        .get(
             &format!("{account}/balance"),
             |state: Shared, id: IdPath, query: Params| ask(state, id, query, "balance"),
         )
-        .add(Method::POST, &format!("{account}/top-ups"), top_up)
-        .add(
-            Method::PUT,
+        .post(&format!("{account}/top-ups"), top_up)
+        .put(
             &format!("{account}/policy"),
             set_policy.layer(DefaultBodyLimit::max(component_limit)),
         )
-        .add(Method::POST, "/v1/usage", usage)
-        .add(Method::PUT, "/v1/rates", set_rates)
-        .add(Method::GET, "/v1/rates", rates)
-        .add(Method::GET, "/v1/charges", charges)
-        .add(Method::GET, "/v1/notifications", notifications)
-        .add(Method::GET, "/readyz", readyz)
-        .add(Method::GET, "/metrics", metrics)
-        .add(Method::GET, "/openapi.json", openapi);
+        .post("/v1/usage", usage)
+        .put("/v1/rates", set_rates)
+        .get("/v1/rates", rates)
+        .get("/v1/charges", charges)
+        .get("/v1/notifications", notifications)
+        .get("/readyz", readyz)
+        .get("/metrics", metrics)
+        .get("/openapi.json", openapi);
     (open_routes, api)
 }
 

@@ -129,10 +129,27 @@ impl Platform {
         if entries.is_empty() {
             return Ok(());
         }
+        let changes = entries
+            .into_iter()
+            .map(|(seq, entry)| Ok((seq, decode(seq, &entry)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.fold_in(shared, changes)?;
+        Ok(())
+    }
+
+    /// Fold changes in, then put in place what they changed: the rates, and
+    /// each tenant whose component or fault count moved. `true` if the last
+    /// change was a fault that reached quarantine.
+    fn fold_in(
+        &self,
+        shared: &mut SharedState,
+        changes: Vec<(u64, Change)>,
+    ) -> Result<bool, HostError> {
         let before = shared.assigned.clone();
         let rates_before = shared.rates.len();
-        for (seq, entry) in entries {
-            shared.fold(decode(seq, &entry)?);
+        let mut quarantined = false;
+        for (seq, change) in changes {
+            quarantined = shared.fold(change);
             shared.applied = seq;
         }
         if shared.rates.len() > rates_before
@@ -141,17 +158,15 @@ impl Platform {
             self.put_rates(*rates);
         }
         for (owner, assigned) in &shared.assigned {
-            let old = before.get(owner);
-            if old == Some(assigned) {
+            if before.get(owner) == Some(assigned) {
                 continue;
             }
-            let same_policy = old.is_some_and(|old| old.sha256 == assigned.sha256);
             match self.tenants.shared_tenant(owner, &assigned.sha256) {
-                Some(tenant) if same_policy => tenant.restore(assigned.faults),
-                _ => self.load_shared(owner, assigned)?,
+                Some(tenant) => tenant.restore(assigned.faults),
+                None => self.load_shared(owner, assigned)?,
             }
         }
-        Ok(())
+        Ok(quarantined)
     }
 
     /// Load a tenant's component from the store and put it in place.
@@ -189,22 +204,8 @@ impl Platform {
                 Err(other) => return Err(other.into()),
             }
         }
-        let before = shared.assigned.clone();
-        let quarantined = shared.fold(change);
-        shared.applied += 1;
-        if let Some((_, rates)) = shared.rates.last() {
-            self.put_rates(*rates);
-        }
-        for (owner, assigned) in &shared.assigned {
-            if before.get(owner) == Some(assigned) {
-                continue;
-            }
-            match self.tenants.shared_tenant(owner, &assigned.sha256) {
-                Some(tenant) => tenant.restore(assigned.faults),
-                None => self.load_shared(owner, assigned)?,
-            }
-        }
-        Ok(quarantined)
+        let seq = shared.applied + 1;
+        self.fold_in(&mut shared, vec![(seq, change)])
     }
 
     /// Shared: new rates from now on.
