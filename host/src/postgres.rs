@@ -164,6 +164,10 @@ fn pool(url: &str, schema: Option<&str>, size: u32) -> Result<Pool<Manager>, Sto
     config.connect_timeout(std::time::Duration::from_secs(10));
     Pool::builder()
         .max_size(size.max(1))
+        // No empty query before each use (a round trip per store call): a
+        // connection the server closed fails its next statement, a host
+        // error the caller may retry, and is dropped from the pool then.
+        .test_on_check_out(false)
         .connection_timeout(std::time::Duration::from_secs(30))
         .build(PostgresConnectionManager::new(config, NoTls))
         .map_err(backend)
