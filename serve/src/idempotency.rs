@@ -14,10 +14,20 @@
 //! committed nothing).
 //!
 //! A reservation whose request never finished (the process died, or the
-//! request ran past the deadline) stays until it is pruned, answered `409`
-//! all along: its request may have committed, so running it again could
-//! charge twice. Better a client told to look (`GET /v1/charges`) than a
-//! double charge.
+//! request ran past the deadline) may have committed. What a retry gets
+//! depends on the request:
+//!
+//! - requests the platform makes safe to run again ([`runs_again_safely`]:
+//!   usage records, rated once by call id; the PUTs, which set what they set
+//!   again; a payment outcome, applied once; opening an account or adding a
+//!   card, which cannot happen twice) take the reservation over and run, once
+//!   its request is known dead: reserved by an earlier run of this very node
+//!   (each run marks its reservations with its [`Service::incarnation`]), or
+//!   older than [`ABANDONED_AFTER`] (another node's);
+//! - the others (a top-up, included minutes, a card update, which the policy
+//!   may answer with a charge) would charge or credit twice: they are answered
+//!   `409` until the reservation is pruned. Better a client told to look
+//!   (`GET /v1/charges`) than a double charge.
 //!
 //! Keys live in the store, so they survive a restart and are shared by every
 //! node on one database.
@@ -43,6 +53,17 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// The longest key accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// When another node's reservation is taken to be abandoned: well past the
+/// longest a request may run ([`crate::REQUEST_TIMEOUT`]).
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(120);
+
+/// Whether a request cut short may be run again under its key: the platform
+/// itself keeps it from changing anything twice (see the module's docs).
+pub fn runs_again_safely(method: &Method, path: &str) -> bool {
+    *method == Method::PUT
+        || matches!(path, "/v1/usage" | "/v1/payment-outcomes" | "/v1/accounts")
+        || path.ends_with("/cards")
+}
 
 /// What the store says of a key, for this request.
 enum Seen {
@@ -95,7 +116,11 @@ pub async fn idempotency(
 
     let seen = {
         let (key, fingerprint) = (key.clone(), fingerprint.clone());
-        on_store(&service, move |service| reserve(service, key, fingerprint)).await
+        let again = runs_again_safely(&parts.method, parts.uri.path());
+        on_store(&service, move |service| {
+            reserve(service, key, fingerprint, again)
+        })
+        .await
     };
     match seen {
         Ok(Seen::Reserved) => {}
@@ -157,18 +182,36 @@ fn checked_key(value: &HeaderValue) -> Result<String, Problem> {
     Ok(key.to_owned())
 }
 
-/// Reserve `key` for this request, or say what is kept under it.
-fn reserve(service: &Service, key: String, fingerprint: String) -> Result<Seen, Problem> {
+/// Whether the request that made `reservation` is dead: made by an earlier
+/// run of this node, or too long ago.
+fn abandoned(service: &Service, reservation: &KeptResponse) -> bool {
+    let node_prefix = format!("{}@", service.platform.node());
+    let ours_before =
+        reservation.body.starts_with(&node_prefix) && reservation.body != service.incarnation;
+    let window = ABANDONED_AFTER.as_millis() as i64;
+    ours_before || reservation.at < service.platform.now().saturating_sub(window)
+}
+
+/// Reserve `key` for this request, or say what is kept under it; a dead
+/// request's reservation is taken over when `again` (the request runs again
+/// safely).
+fn reserve(
+    service: &Service,
+    key: String,
+    fingerprint: String,
+    again: bool,
+) -> Result<Seen, Problem> {
     let reservation = KeptResponse {
         key: key.clone(),
         fingerprint: fingerprint.clone(),
         status: KeptResponse::IN_PROGRESS,
-        body: String::new(),
+        body: service.incarnation.clone(),
         at: service.platform.now(),
     };
-    // Reserved by this request, or read what another kept first; twice, in
-    // case that other one was released between the insert and the read.
-    for _ in 0..2 {
+    // Reserved by this request, or read what another kept first; again in
+    // case that other one was released between the insert and the read, or
+    // this one took a dead request's reservation over.
+    for _ in 0..3 {
         if service.store.keep_response(reservation.clone())? {
             return Ok(Seen::Reserved);
         }
@@ -184,6 +227,11 @@ fn reserve(service: &Service, key: String, fingerprint: String) -> Result<Seen, 
                     Some("Idempotency-Key".into()),
                 )
             }));
+        }
+        if kept.in_progress() && again && abandoned(service, &kept) {
+            tracing::info!("taking over the reservation of {key:?} from {}", kept.body);
+            service.store.release_response(&key)?;
+            continue;
         }
         if kept.in_progress() {
             return Ok(Seen::Refused(Problem {
@@ -231,4 +279,32 @@ async fn on_store<T: Send + 'static>(
     tokio::task::spawn_blocking(move || work(&service))
         .await
         .map_err(|err| Problem::host_failure(&err))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_requests_the_platform_keeps_from_acting_twice_run_again() {
+        for (method, path) in [
+            (Method::POST, "/v1/usage"),
+            (Method::POST, "/v1/payment-outcomes"),
+            (Method::POST, "/v1/accounts"),
+            (Method::POST, "/v1/accounts/u/cards"),
+            (Method::PUT, "/v1/rates"),
+            (Method::PUT, "/v1/accounts/u/auto-recharge"),
+        ] {
+            assert!(runs_again_safely(&method, path), "{method} {path}");
+        }
+        // A top-up or included minutes run twice would charge or credit twice;
+        // a card update may lead the policy to charge.
+        for path in [
+            "/v1/accounts/u/top-ups",
+            "/v1/accounts/u/included",
+            "/v1/accounts/u/cards/visa/update",
+        ] {
+            assert!(!runs_again_safely(&Method::POST, path), "{path}");
+        }
+    }
 }

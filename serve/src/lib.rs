@@ -9,7 +9,11 @@
 //! - every POST and PUT may carry an `Idempotency-Key`: the first response
 //!   is kept in the store and replayed to a retry (see [`IDEMPOTENCY_WINDOW`]);
 //! - background workers fire due timers and run the outbox on the system
-//!   clock;
+//!   clock, and deliver notices to the platform's webhook, signed
+//!   ([`webhooks`]);
+//! - charges go to the simulated card network kept in the database, or to
+//!   the platform's own payment stack ([`WebhookGateway`]), whose later word
+//!   comes in through `POST /v1/payment-outcomes`;
 //! - [`run`] puts it together: opens the database, listens, serves until
 //!   SIGTERM or SIGINT, then stops taking connections and finishes the
 //!   requests in flight.
@@ -18,13 +22,15 @@
 //! every request runs it on tokio's blocking pool.
 //!
 //! ```no_run
-//! use recharge_serve::{Options, run};
+//! use recharge_serve::{GatewayChoice, Options, run};
 //!
 //! let options = Options {
 //!     database: "sqlite:recharge.db".parse().unwrap(),
 //!     listen: "127.0.0.1:8080".into(),
 //!     api_key: std::env::var("RECHARGE_API_KEY").ok(),
 //!     platform: recharge_host::Platform::builder(),
+//!     gateway: GatewayChoice::Simulated,
+//!     notify: None,
 //! };
 //! run(options, |address| println!("listening on {address}")).unwrap();
 //! ```
@@ -32,13 +38,17 @@
 #![deny(missing_docs)]
 
 mod answer;
+mod gateway;
 mod idempotency;
 mod keys;
 mod metrics;
+mod outbound;
+mod outcome;
 mod problem;
 mod request;
 mod routes;
 mod service;
+pub mod webhooks;
 mod workers;
 
 use std::net::SocketAddr;
@@ -48,11 +58,16 @@ use recharge_host::{Database, HostError, Platform, PlatformBuilder, SimulatedGat
 use thiserror::Error;
 use tokio::sync::watch;
 
+use self::webhooks::NoticeWebhook;
+
+pub use self::gateway::{WebhookGateway, charge_json};
 pub use self::idempotency::{
     IDEMPOTENCY_KEY, IDEMPOTENCY_WINDOW, IDEMPOTENT_REPLAYED, MAX_IDEMPOTENCY_KEY,
 };
 pub use self::keys::{API_KEYS_STREAM, ApiKeys, KeyError, mint_key};
 pub use self::metrics::{METRICS_CONTENT_TYPE, Metrics};
+pub use self::outbound::{BadEndpoint, Endpoint, OUTBOUND_TIMEOUT};
+pub use self::outcome::OUTCOMES;
 pub use self::problem::Problem;
 pub use self::routes::{
     DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, MAX_USAGE_RECORDS, OPENAPI, REQUEST_TIMEOUT, router,
@@ -72,6 +87,19 @@ pub struct Options {
     /// The platform to build on the database (cache, limits, node name); its
     /// store and gateway are set by the service.
     pub platform: PlatformBuilder,
+    /// Where charges go.
+    pub gateway: GatewayChoice,
+    /// Where notices go, if anywhere.
+    pub notify: Option<NoticeWebhook>,
+}
+
+/// Where the service sends charges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayChoice {
+    /// The simulated card network, kept in the database (for trials).
+    Simulated,
+    /// The platform's own payment stack at this URL ([`WebhookGateway`]).
+    Webhook(Endpoint),
 }
 
 /// Why the service could not start or stopped.
@@ -103,28 +131,48 @@ pub enum ServeError {
 
 impl Service {
     /// Open the service on `database`: the platform built by `platform` on it,
-    /// with the simulated gateway it keeps, and the keys it stores beside
-    /// `api_key`.
+    /// charging through `gateway` (the simulated one kept in the database, or
+    /// the platform's), and the keys it stores beside `api_key`.
     pub fn open(
         database: &Database,
         platform: PlatformBuilder,
         api_key: Option<&str>,
+        gateway: &GatewayChoice,
     ) -> Result<Service, ServeError> {
         let failed = |source| ServeError::Store {
             database: database.to_string(),
             source,
         };
         let store = database.open().map_err(failed)?;
-        let gateway = Arc::new(SimulatedGateway::in_store(Arc::clone(&store)).map_err(failed)?);
+        let (simulated, gateway): (_, Arc<dyn recharge_host::Gateway>) = match gateway {
+            GatewayChoice::Simulated => {
+                let simulated =
+                    Arc::new(SimulatedGateway::in_store(Arc::clone(&store)).map_err(failed)?);
+                (Some(Arc::clone(&simulated)), simulated)
+            }
+            GatewayChoice::Webhook(endpoint) => {
+                (None, Arc::new(WebhookGateway::new(endpoint.clone())))
+            }
+        };
         let keys = ApiKeys::new(Arc::clone(&store), api_key).map_err(failed)?;
         let platform: Platform = platform
             .store(Arc::clone(&store))
-            .gateway(Arc::clone(&gateway) as Arc<dyn recharge_host::Gateway>)
+            .gateway(gateway)
             .build()?;
+        let mut nonce = [0u8; 4];
+        // Only tells two runs started in one millisecond apart.
+        let _ = getrandom::fill(&mut nonce);
+        let incarnation = format!(
+            "{}@{}.{:08x}",
+            platform.node(),
+            platform.now(),
+            u32::from_le_bytes(nonce)
+        );
         Ok(Service {
+            incarnation,
             platform,
             store,
-            gateway,
+            gateway: simulated,
             keys,
             metrics: Metrics::default(),
         })
@@ -139,6 +187,7 @@ pub fn run(options: Options, listening: impl FnOnce(SocketAddr)) -> Result<(), S
         &options.database,
         options.platform,
         options.api_key.as_deref().filter(|key| !key.is_empty()),
+        &options.gateway,
     )?);
     if !service.keys.any() {
         tracing::warn!(
@@ -162,6 +211,9 @@ pub fn run(options: Options, listening: impl FnOnce(SocketAddr)) -> Result<(), S
         tracing::info!("listening on {address}, database {}", options.database);
         listening(address);
         let (stop, stopped) = watch::channel(false);
+        let notices = options
+            .notify
+            .map(|hook| tokio::spawn(webhooks::run(Arc::clone(&service), hook, stopped.clone())));
         let workers = tokio::spawn(workers::run(Arc::clone(&service), stopped));
         let served = axum::serve(listener, router(service))
             .with_graceful_shutdown(shutdown_signal())
@@ -169,6 +221,11 @@ pub fn run(options: Options, listening: impl FnOnce(SocketAddr)) -> Result<(), S
         let _ = stop.send(true);
         if let Err(err) = workers.await {
             tracing::error!("the background workers stopped: {err}");
+        }
+        if let Some(notices) = notices
+            && let Err(err) = notices.await
+        {
+            tracing::error!("notice delivery stopped: {err}");
         }
         served.map_err(ServeError::Server)
     });

@@ -10,6 +10,9 @@
 //! - `recharge_charges_queued_total`, `recharge_notices_total{kind}`;
 //! - `recharge_policy_faults_total`, `recharge_policy_quarantines_total`:
 //!   the `policy_fault` and `policy_quarantined` notices sent;
+//! - `recharge_webhook_deliveries_total`, `recharge_webhook_retries_total`:
+//!   notices delivered to the notice webhook, and attempts that failed (each
+//!   is tried again, later);
 //! - `recharge_outbox_depth`, `recharge_inbox_depth`: read from the store at
 //!   each scrape, so they are the database's, shared by every node.
 //!
@@ -41,6 +44,8 @@ struct Counts {
     events: BTreeMap<&'static str, u64>,
     charges_queued: u64,
     notices: BTreeMap<String, u64>,
+    webhook_deliveries: u64,
+    webhook_retries: u64,
 }
 
 #[derive(Default)]
@@ -94,6 +99,15 @@ impl Metrics {
         for notice in &report.notices {
             *counts.notices.entry(notice.kind.clone()).or_default() += 1;
         }
+    }
+
+    /// A round of notice webhook deliveries: `delivered` notices accepted by
+    /// the receiver, and whether the round ended on a failed attempt (to be
+    /// tried again).
+    pub fn webhook(&self, delivered: u64, failed: bool) {
+        let mut counts = self.counts();
+        counts.webhook_deliveries += delivered;
+        counts.webhook_retries += u64::from(failed);
     }
 
     /// The exposition, with the store's outbox and inbox depths.
@@ -170,6 +184,18 @@ impl Metrics {
             "counter",
             "Accounts told their policy was quarantined (policy_quarantined notices).",
             notices("policy_quarantined"),
+        );
+        single(
+            "recharge_webhook_deliveries_total",
+            "counter",
+            "Notices the notice webhook's receiver accepted.",
+            counts.webhook_deliveries,
+        );
+        single(
+            "recharge_webhook_retries_total",
+            "counter",
+            "Notice webhook attempts that failed and will be tried again.",
+            counts.webhook_retries,
         );
         single(
             "recharge_outbox_depth",

@@ -139,6 +139,7 @@ fn routes_of(component_limit: usize) -> (Routes, Routes) {
             set_policy.layer(DefaultBodyLimit::max(component_limit)),
         )
         .post("/v1/usage", usage)
+        .post("/v1/payment-outcomes", payment_outcome)
         .put("/v1/rates", set_rates)
         .get("/v1/rates", rates)
         .get("/v1/charges", charges)
@@ -381,6 +382,20 @@ async fn usage(State(service): Shared, raw: Body) -> Reply {
         commands.push(request::command_of("usage", record, &[], now).map_err(place)?);
     }
     ok(blocking(&service, move |service| service.usage_batch(commands)).await)
+}
+
+/// `POST /v1/payment-outcomes`: a gateway's webhook, `{"key": ..., "outcome":
+/// ...}` (see [`crate::outcome`]).
+async fn payment_outcome(State(service): Shared, raw: Body) -> Reply {
+    let fields = request::object(&body(raw)?)?;
+    let key = crate::outcome::text(&fields, "key")?
+        .filter(|key| !key.is_empty())
+        .ok_or_else(|| Problem::bad_request("missing field `key`", Some("key".into())))?;
+    let answer = crate::outcome::answer_of(&fields, &["key"])?;
+    ok(blocking(&service, move |service| {
+        service.payment_outcome(&key, answer)
+    })
+    .await)
 }
 
 async fn set_rates(State(service): Shared, raw: Body) -> Reply {

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use recharge_host::{
-    AccountId, EventReport, HostError, Platform, SimulatedGateway, Store, sha256_hex,
+    AccountId, CardBehavior, EventReport, GatewayAnswer, HostError, OutboxState, Platform,
+    SimulatedGateway, Store, sha256_hex,
 };
 use recharge_policy_sdk::model::{QueryKind, Rates};
 use recharge_sim::report::{account_out, answer_json, charge_out, notification_out};
@@ -25,12 +26,17 @@ pub struct Service {
     pub platform: Platform,
     /// The store beneath it.
     pub store: Arc<dyn Store>,
-    /// The card network, kept in the store.
-    pub gateway: Arc<SimulatedGateway>,
+    /// The simulated card network, kept in the store; `None` when charges go
+    /// to the platform's own gateway (`--gateway webhook:URL`).
+    pub gateway: Option<Arc<SimulatedGateway>>,
     /// The API keys accepted.
     pub keys: ApiKeys,
     /// The counters of `GET /metrics`.
     pub metrics: Metrics,
+    /// This run of this node, `NODE@START_MS.RANDOM`: what it reserves under
+    /// an idempotency key is marked with it, so a later run knows the request
+    /// died with this one.
+    pub incarnation: String,
 }
 
 /// The answer of a request: its JSON body, or the problem that stopped it.
@@ -69,10 +75,13 @@ impl Service {
                 card,
                 behavior,
             } => {
+                let simulated = self.simulated(behavior != CardBehavior::default())?;
                 platform.add_card(&account(&id), &card)?;
-                self.gateway
-                    .set_behavior(&account(&id), &card, behavior)
-                    .map_err(HostError::from)?;
+                if let Some(gateway) = simulated {
+                    gateway
+                        .set_behavior(&account(&id), &card, behavior)
+                        .map_err(HostError::from)?;
+                }
                 EventReport::default()
             }
             Command::UpdateCard {
@@ -81,9 +90,10 @@ impl Service {
                 behavior,
             } => {
                 let id = account(&id);
+                let simulated = self.simulated(behavior.is_some())?;
                 platform.account(&id)?;
-                if let Some(behavior) = behavior {
-                    self.gateway
+                if let (Some(gateway), Some(behavior)) = (simulated, behavior) {
+                    gateway
                         .set_behavior(&id, &card, behavior)
                         .map_err(HostError::from)?;
                 }
@@ -129,6 +139,21 @@ impl Service {
             }
         };
         Ok(report_json(did))
+    }
+
+    /// The simulated gateway, if charges go to it; a request that sets a
+    /// card's behavior (`asked`) is refused when they do not, naming the
+    /// field.
+    fn simulated(&self, asked: bool) -> Result<Option<&SimulatedGateway>, Problem> {
+        match &self.gateway {
+            Some(gateway) => Ok(Some(gateway)),
+            None if asked => Err(Problem::bad_request(
+                "`behavior`: charges go to the platform's own gateway (--gateway webhook:URL); \
+                 card behaviors are the simulated gateway's",
+                Some("behavior".into()),
+            )),
+            None => Ok(None),
+        }
     }
 
     /// `actor` tops up the account with `card`.
@@ -229,6 +254,31 @@ impl Service {
         Ok(page(after, limit, items))
     }
 
+    /// `POST /v1/payment-outcomes`: the gateway's word on the charge `key`,
+    /// applied once. A charge settled already (by an earlier delivery, or the
+    /// gateway's answer at submission) keeps its first outcome: the answer
+    /// says `applied: false`. A key the host never charged is not found.
+    pub fn payment_outcome(&self, key: &str, answer: GatewayAnswer) -> Answer {
+        let held = |store: &dyn Store| -> Result<Option<&'static str>, Problem> {
+            let entry = store.outbox_entry(key).map_err(HostError::from)?;
+            Ok(entry.map(|entry| match entry.state {
+                OutboxState::Queued => "queued",
+                OutboxState::Submitted { .. } => "submitted",
+            }))
+        };
+        if held(self.store.as_ref())?.is_none() {
+            if self.store.key_used(key).map_err(HostError::from)? {
+                return Ok(json!({ "key": key, "applied": false, "state": "settled" }));
+            }
+            return Err(Problem::not_found(format!("no charge under key {key:?}")));
+        }
+        let applied = self.platform.deliver_outcome(key, answer)?;
+        let state = held(self.store.as_ref())?.unwrap_or("settled");
+        self.metrics
+            .event("payment_outcome", &EventReport::default());
+        Ok(json!({ "key": key, "applied": applied, "state": state }))
+    }
+
     /// Whether the store answers (its migrations applied when it was opened).
     pub fn ready(&self) -> Answer {
         self.store
@@ -241,8 +291,11 @@ impl Service {
     /// The work due now: wake-ups, charges to submit or ask about again,
     /// outcomes to offer again, and the simulated gateway's webhooks.
     pub fn run_due_work(&self) -> Result<EventReport, HostError> {
-        let report =
-            recharge_sim::network::advance(&self.platform, &self.gateway, self.platform.now())?;
+        let now = self.platform.now();
+        let report = match &self.gateway {
+            Some(gateway) => recharge_sim::network::advance(&self.platform, gateway, now)?,
+            None => self.platform.advance_to(now)?,
+        };
         self.metrics.report(&report);
         Ok(report)
     }

@@ -1,4 +1,5 @@
-//! `recharge serve [--db URL] [--listen ADDR]` and `recharge api-key create
+//! `recharge serve [--db URL] [--listen ADDR] [--node NAME] [--gateway
+//! simulated|webhook:URL] [--notify-url URL]` and `recharge api-key create
 //! --db URL`.
 
 use std::io::Write;
@@ -24,7 +25,34 @@ pub struct ServeArgs {
     /// This node's name: nodes sharing a database need different names.
     #[arg(long, default_value = recharge_host::DEFAULT_NODE)]
     node: String,
+    /// Where charges go: `simulated` (the card network kept in the database,
+    /// for trials) or `webhook:http://...` (the platform's own payment stack:
+    /// each charge is POSTed there, its outcome answered at once or later
+    /// through `POST /v1/payment-outcomes`).
+    #[arg(long, default_value = "simulated", value_parser = gateway_choice)]
+    gateway: recharge_serve::GatewayChoice,
+    /// Send every notice to this URL, signed with HMAC-SHA256 under the
+    /// secret in `RECHARGE_WEBHOOK_SECRET` (required with it).
+    #[arg(long, value_name = "URL")]
+    notify_url: Option<recharge_serve::Endpoint>,
 }
+
+/// `simulated` or `webhook:URL`.
+fn gateway_choice(text: &str) -> Result<recharge_serve::GatewayChoice, String> {
+    match text.strip_prefix("webhook:") {
+        Some(url) => url
+            .parse()
+            .map(recharge_serve::GatewayChoice::Webhook)
+            .map_err(|err| err.to_string()),
+        None if text == "simulated" => Ok(recharge_serve::GatewayChoice::Simulated),
+        None => Err(format!(
+            "{text:?}: expected `simulated` or `webhook:http://HOST/PATH`"
+        )),
+    }
+}
+
+/// The environment variable holding the notice webhook's secret.
+const WEBHOOK_SECRET: &str = "RECHARGE_WEBHOOK_SECRET";
 
 /// `recharge api-key ...`.
 #[derive(Debug, Subcommand)]
@@ -45,11 +73,28 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
+    let notify = match &args.notify_url {
+        None => None,
+        Some(endpoint) => {
+            let secret = std::env::var(WEBHOOK_SECRET)
+                .ok()
+                .filter(|secret| !secret.is_empty())
+                .with_context(|| {
+                    format!("--notify-url needs the signing secret in {WEBHOOK_SECRET}")
+                })?;
+            Some(recharge_serve::webhooks::NoticeWebhook {
+                endpoint: endpoint.clone(),
+                secret,
+            })
+        }
+    };
     let options = recharge_serve::Options {
         database: args.db.clone(),
         listen: args.listen.clone(),
         api_key: std::env::var("RECHARGE_API_KEY").ok(),
         platform: super::platform().node(args.node.clone()),
+        gateway: args.gateway.clone(),
+        notify,
     };
     recharge_serve::run(options, |address| {
         let mut stdout = std::io::stdout();

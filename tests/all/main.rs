@@ -20,6 +20,8 @@ mod replay_properties;
 mod rules;
 mod scenarios;
 mod serve;
+mod serve_nodes;
+mod serve_outbound;
 mod soak;
 mod stores;
 mod tenant;

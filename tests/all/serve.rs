@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 use super::{postgres_url, workspace};
 
-const KEY: &str = "test-key-0123456789";
+pub(super) const KEY: &str = "test-key-0123456789";
 
 /// A fresh scratch folder for one test.
-fn scratch(name: &str) -> PathBuf {
+pub(super) fn scratch(name: &str) -> PathBuf {
     let dir = workspace()
         .join("target")
         .join("test-serve")
@@ -30,29 +30,43 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// A running `recharge serve`.
-struct Server {
+pub(super) struct Server {
     child: Child,
-    base: String,
-    log: PathBuf,
+    pub(super) base: String,
+    pub(super) log: PathBuf,
     agent: ureq::Agent,
 }
 
 /// An answer: status, content type, JSON body (`Null` when not JSON), and
 /// whether it is a replay of a response kept under an idempotency key.
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Value,
-    replayed: bool,
-    text: String,
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) content_type: String,
+    pub(super) body: Value,
+    pub(super) replayed: bool,
+    pub(super) text: String,
 }
 
 impl Server {
     /// Start the binary on `db`, logging to a file in `dir`.
-    fn start(db: &str, dir: &std::path::Path) -> Server {
-        let log = dir.join("serve.log");
+    pub(super) fn start(db: &str, dir: &std::path::Path) -> Server {
+        Server::start_with(db, dir, "serve.log", &[], &[])
+    }
+
+    /// Start the binary on `db` with more `args` and `env`, logging to
+    /// `log_name` in `dir`.
+    pub(super) fn start_with(
+        db: &str,
+        dir: &std::path::Path,
+        log_name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let log = dir.join(log_name);
         let mut child = Command::new(env!("CARGO_BIN_EXE_recharge"))
             .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
             .env("RECHARGE_API_KEY", KEY)
             .env(
                 "RECHARGE_CACHE_DIR",
@@ -94,12 +108,18 @@ impl Server {
     }
 
     /// A request with `key` as its bearer key (none when `None`).
-    fn call_as(&self, key: Option<&str>, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
+    pub(super) fn call_as(
+        &self,
+        key: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Reply {
         self.call_with(key, method, path, body, &[])
     }
 
     /// A request with `key` as its bearer key and more `headers`.
-    fn call_with(
+    pub(super) fn call_with(
         &self,
         key: Option<&str>,
         method: &str,
@@ -155,16 +175,16 @@ impl Server {
         }
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub(super) fn get(&self, path: &str) -> Reply {
         self.call_as(Some(KEY), "GET", path, None)
     }
 
-    fn send(&self, method: &str, path: &str, body: Value) -> Reply {
+    pub(super) fn send(&self, method: &str, path: &str, body: Value) -> Reply {
         self.call_as(Some(KEY), method, path, Some(body.to_string().as_bytes()))
     }
 
     /// `send` with an `Idempotency-Key`.
-    fn send_once(&self, key: &str, method: &str, path: &str, body: Value) -> Reply {
+    pub(super) fn send_once(&self, key: &str, method: &str, path: &str, body: Value) -> Reply {
         self.call_with(
             Some(KEY),
             method,
@@ -175,14 +195,14 @@ impl Server {
     }
 
     /// `send`, expecting `status`; the body.
-    fn expect(&self, status: u16, method: &str, path: &str, body: Value) -> Value {
+    pub(super) fn expect(&self, status: u16, method: &str, path: &str, body: Value) -> Value {
         let reply = self.send(method, path, body);
         assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
         reply.body
     }
 
     /// Every item of a list, page by page of `limit`.
-    fn all(&self, list: &str, limit: usize) -> Vec<Value> {
+    pub(super) fn all(&self, list: &str, limit: usize) -> Vec<Value> {
         let mut items = Vec::new();
         let mut after = "0".to_owned();
         loop {
@@ -200,7 +220,7 @@ impl Server {
     }
 
     /// Stop with SIGTERM: the service must exit cleanly, and soon.
-    fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -231,14 +251,14 @@ impl Drop for Server {
 }
 
 /// A service on a fresh SQLite file.
-fn sqlite_server(name: &str) -> (Server, PathBuf) {
+pub(super) fn sqlite_server(name: &str) -> (Server, PathBuf) {
     let dir = scratch(name);
     let db = format!("sqlite:{}", dir.join("recharge.db").display());
     (Server::start(&db, &dir), dir)
 }
 
 /// Money as the API writes it.
-fn money(value: &Value) -> &str {
+pub(super) fn money(value: &Value) -> &str {
     value
         .as_str()
         .unwrap_or_else(|| panic!("not money: {value}"))
@@ -889,7 +909,7 @@ fn concurrent_requests_with_one_key_run_once() {
 /// The samples of a Prometheus text exposition, `name{labels}` to value,
 /// each line checked against the format: `# HELP` and `# TYPE` comments, and
 /// samples whose name is a metric name and whose value is a number.
-fn samples(text: &str) -> std::collections::BTreeMap<String, u64> {
+pub(super) fn samples(text: &str) -> std::collections::BTreeMap<String, u64> {
     let mut samples = std::collections::BTreeMap::new();
     let mut typed = std::collections::BTreeSet::new();
     for line in text.lines() {

@@ -221,7 +221,7 @@ fn sqlite_file(name: &str) -> String {
 }
 
 /// The URL of a fresh schema `schema` in the test database.
-fn postgres_schema(url: &str, schema: &str) -> String {
+pub(super) fn postgres_schema(url: &str, schema: &str) -> String {
     PostgresStore::open_empty_schema(url, schema, 1).unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}options=-csearch_path%3D{schema}")
