@@ -7,6 +7,9 @@
 //! - `recharge_http_request_duration_seconds{route}`: their latency;
 //! - `recharge_events_total{kind}`: commands carried out (`open`, `usage`,
 //!   `top_up`, ...) and timers fired (`timer`);
+//! - `recharge_policy_decisions_total{kind}`, `recharge_policy_fuel_total{kind}`:
+//!   the decisions policies made and the fuel they burnt, by the kind of event
+//!   (`background` for the work of the workers: timers, payment outcomes);
 //! - `recharge_charges_queued_total`, `recharge_notices_total{kind}`;
 //! - `recharge_policy_faults_total`, `recharge_policy_quarantines_total`:
 //!   the `policy_fault` and `policy_quarantined` notices sent;
@@ -42,6 +45,8 @@ struct Counts {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
     events: BTreeMap<&'static str, u64>,
+    decisions: BTreeMap<&'static str, u64>,
+    fuel: BTreeMap<&'static str, u64>,
     charges_queued: u64,
     notices: BTreeMap<String, u64>,
     webhook_deliveries: u64,
@@ -85,13 +90,23 @@ impl Metrics {
     /// An event of `kind` carried out, and what it did.
     pub fn event(&self, kind: &'static str, report: &EventReport) {
         *self.counts().events.entry(kind).or_default() += 1;
-        self.report(report);
+        self.tally(kind, report);
     }
 
-    /// What background work did: the timers it fired, the charges and
-    /// notices it committed.
+    /// What background work did: the timers it fired, the decisions, fuel,
+    /// charges and notices it committed.
     pub fn report(&self, report: &EventReport) {
+        self.tally("background", report);
+    }
+
+    fn tally(&self, kind: &'static str, report: &EventReport) {
         let mut counts = self.counts();
+        if report.decisions > 0 {
+            *counts.decisions.entry(kind).or_default() += report.decisions;
+        }
+        if report.fuel > 0 {
+            *counts.fuel.entry(kind).or_default() += report.fuel;
+        }
         if !report.fired.is_empty() {
             *counts.events.entry("timer").or_default() += report.fired.len() as u64;
         }
@@ -161,6 +176,23 @@ impl Metrics {
         );
         for (kind, count) in &counts.events {
             let _ = writeln!(out, "recharge_events_total{{kind=\"{kind}\"}} {count}");
+        }
+        for (name, help, values) in [
+            (
+                "recharge_policy_decisions_total",
+                "Policy decisions made, by the kind of event (background: the workers').",
+                &counts.decisions,
+            ),
+            (
+                "recharge_policy_fuel_total",
+                "Fuel burnt by policies, by the kind of event (background: the workers').",
+                &counts.fuel,
+            ),
+        ] {
+            family(&mut out, name, "counter", help);
+            for (kind, value) in values {
+                let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {value}");
+            }
         }
         let mut single = |name: &str, kind: &str, help: &str, value: u64| {
             family(&mut out, name, kind, help);

@@ -999,6 +999,11 @@ fn metrics_count_requests_and_events() {
     assert_eq!(moved("recharge_events_total{kind=\"top_up\"}"), 1);
     assert_eq!(moved("recharge_events_total{kind=\"open\"}"), 1);
     assert_eq!(moved("recharge_charges_queued_total"), 1);
+    // The default policy decided on the usage and the top-up, burning fuel.
+    assert_eq!(moved("recharge_policy_decisions_total{kind=\"usage\"}"), 1);
+    assert!(moved("recharge_policy_fuel_total{kind=\"usage\"}") > 0);
+    assert!(moved("recharge_policy_fuel_total{kind=\"top_up\"}") > 0);
+    assert!(after.contains_key("recharge_webhook_retries_total"));
     assert!(after.contains_key("recharge_outbox_depth"));
     assert!(after.contains_key("recharge_policy_faults_total"));
     server.stop();
