@@ -188,8 +188,11 @@ impl Deliverer {
             ..Round::default()
         };
         let mut delivered = self.cursor.after;
+        // A delivery must end before the lease does (another node may take
+        // over then): none starts with less than a call's timeout left.
+        let last_start = self.cursor.until - crate::OUTBOUND_TIMEOUT.as_millis() as i64;
         for (seq, notice) in &waiting {
-            if service.platform.now() >= self.cursor.until {
+            if service.platform.now() >= last_start {
                 round.more = true;
                 break;
             }

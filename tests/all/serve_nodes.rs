@@ -14,6 +14,7 @@ use recharge_sim::vopr::check::{Snapshot, safety};
 use serde_json::{Value, json};
 
 use super::serve::{KEY, Server, money, samples, scratch};
+use super::serve_outbound::{Received, Receiver};
 use super::soak::postgres_schema;
 use super::{postgres_url, shared};
 
@@ -30,17 +31,45 @@ fn timers_fired(server: &Server) -> u64 {
 /// schema, each with its own name, run the background work of accounts whose
 /// policy (the hostile corpus's `past`) asks for two wake-ups already due on
 /// every call. Between them the instances fire every timer exactly once, and
-/// each policy notes each of its wake-ups once.
+/// each policy notes each of its wake-ups once. Both deliver notices to one
+/// webhook: every notice arrives, once (one node holds the delivery at a
+/// time).
 #[test]
 fn two_instances_on_one_postgres_database_fire_each_timer_once() {
     let Some(url) = postgres_url() else { return };
     let schema = "serve_two_nodes";
     let db = postgres_schema(&url, schema);
     let dir = scratch("two-nodes");
-    let nodes = [
-        Server::start_with(&db, &dir, "a.log", &["--node", "a"], &[]),
-        Server::start_with(&db, &dir, "b.log", &["--node", "b"], &[]),
-    ];
+    let receiver = Receiver::start(|_, _| (200, "{}".into()));
+    let node = |name: &str| {
+        let args = ["--node", name, "--notify-url", &receiver.url];
+        let secret = [("RECHARGE_WEBHOOK_SECRET", "two-nodes-secret")];
+        Server::start_with(&db, &dir, &format!("{name}.log"), &args, &secret)
+    };
+    let nodes = [node("a"), node("b")];
+    // Accounts on the default policy whose settings recharge them at once:
+    // a notice each, committed through either node.
+    for n in 0..6 {
+        let (id, node) = (format!("notified-{n}"), &nodes[n % 2]);
+        node.expect(
+            201,
+            "POST",
+            "/v1/accounts",
+            json!({"account": id, "kind": "user"}),
+        );
+        node.expect(
+            201,
+            "POST",
+            &format!("/v1/accounts/{id}/cards"),
+            json!({"card": "visa"}),
+        );
+        node.expect(
+            200,
+            "PUT",
+            &format!("/v1/accounts/{id}/auto-recharge"),
+            json!({"actor": id, "enabled": true, "threshold": "5.00", "amount": "10.00", "card": "visa"}),
+        );
+    }
     let accounts: Vec<String> = (0..8).map(|n| format!("past-{n}")).collect();
     for (n, id) in accounts.iter().enumerate() {
         let node = &nodes[n % 2];
@@ -81,6 +110,21 @@ fn two_instances_on_one_postgres_database_fire_each_timer_once() {
     assert_eq!(after, fired);
     assert_eq!(fired.iter().sum::<u64>(), wanted, "by node: {fired:?}");
     eprintln!("timers fired by node a and b: {fired:?}");
+    let notices: BTreeSet<String> = nodes[0]
+        .all("notifications", 1000)
+        .iter()
+        .map(|notice| format!("ntc_{}", notice["cursor"].as_str().unwrap()))
+        .collect();
+    assert!(notices.len() >= 6, "{notices:?}");
+    let ids = |got: &[Received]| -> Vec<String> {
+        got.iter()
+            .map(|request| request.headers["recharge-event-id"].clone())
+            .collect()
+    };
+    let got = receiver.wait_until("every notice delivered", |got| {
+        ids(got).into_iter().collect::<BTreeSet<_>>() == notices
+    });
+    assert_eq!(ids(&got).len(), notices.len(), "each once: {:?}", ids(&got));
     for node in nodes {
         node.stop();
     }

@@ -157,8 +157,7 @@ fn signed(signature: &str, body: &str) -> bool {
 /// signed over its timestamp and body, with its event id; the first attempt
 /// answered 500 is tried again with the same id and body, and in the end
 /// each notice is delivered once, in order.
-#[test]
-fn notices_reach_the_webhook_signed_and_one_answered_500_is_sent_again() {
+fn notices_reach_the_webhook(dir: &std::path::Path, db: &str) {
     let receiver = Receiver::start(|n, _| {
         if n == 0 {
             (500, "{}".into())
@@ -166,11 +165,9 @@ fn notices_reach_the_webhook_signed_and_one_answered_500_is_sent_again() {
             (200, "{}".into())
         }
     });
-    let dir = scratch("notice-webhook");
-    let db = format!("sqlite:{}", dir.join("recharge.db").display());
     let server = Server::start_with(
-        &db,
-        &dir,
+        db,
+        dir,
         "serve.log",
         &["--notify-url", &receiver.url],
         &[("RECHARGE_WEBHOOK_SECRET", SECRET)],
@@ -275,13 +272,10 @@ fn platform_gateway(n: usize, request: &Received) -> (u16, String) {
 /// pending one waits for `POST /v1/payment-outcomes`, which settles it once
 /// (a repeat, or another outcome later, changes nothing); a key never
 /// charged is not found, and a bad outcome names its field.
-#[test]
-fn the_platforms_gateway_settles_charges_at_once_or_through_payment_outcomes() {
+fn the_platforms_gateway_settles_charges(dir: &std::path::Path, db: &str) {
     let receiver = Receiver::start(platform_gateway);
-    let dir = scratch("webhook-gateway");
-    let db = format!("sqlite:{}", dir.join("recharge.db").display());
     let gateway = format!("webhook:{}", receiver.url);
-    let server = Server::start_with(&db, &dir, "serve.log", &["--gateway", &gateway], &[]);
+    let server = Server::start_with(db, dir, "serve.log", &["--gateway", &gateway], &[]);
     server.expect(
         201,
         "POST",
@@ -416,4 +410,46 @@ fn the_platforms_gateway_settles_charges_at_once_or_through_payment_outcomes() {
         );
     }
     server.stop();
+}
+
+/// A fresh SQLite file in a scratch folder named `name`.
+fn on_sqlite(name: &str) -> (std::path::PathBuf, String) {
+    let dir = scratch(name);
+    let db = format!("sqlite:{}", dir.join("recharge.db").display());
+    (dir, db)
+}
+
+/// A fresh PostgreSQL schema `schema`, and a scratch folder for the logs.
+fn on_postgres(schema: &str) -> Option<(std::path::PathBuf, String)> {
+    let url = super::postgres_url()?;
+    Some((scratch(schema), super::soak::postgres_schema(&url, schema)))
+}
+
+#[test]
+fn notices_reach_the_webhook_signed_and_one_answered_500_is_sent_again() {
+    let (dir, db) = on_sqlite("notice-webhook");
+    notices_reach_the_webhook(&dir, &db);
+}
+
+/// On PostgreSQL the cursor and lease live in the database the nodes share.
+#[test]
+fn notices_reach_the_webhook_from_postgres() {
+    let Some((dir, db)) = on_postgres("serve_notices") else {
+        return;
+    };
+    notices_reach_the_webhook(&dir, &db);
+}
+
+#[test]
+fn the_platforms_gateway_settles_charges_at_once_or_through_payment_outcomes() {
+    let (dir, db) = on_sqlite("webhook-gateway");
+    the_platforms_gateway_settles_charges(&dir, &db);
+}
+
+#[test]
+fn the_platforms_gateway_settles_charges_on_postgres() {
+    let Some((dir, db)) = on_postgres("serve_gateway") else {
+        return;
+    };
+    the_platforms_gateway_settles_charges(&dir, &db);
 }
