@@ -11,8 +11,11 @@
 //! The records are the same JSON documents the SQLite file keeps, beside the
 //! columns that are looked up.
 
-use postgres::{GenericClient, NoTls, Row, Transaction};
-use r2d2::{Pool, PooledConnection};
+use std::collections::HashMap;
+
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
+use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use recharge_policy_sdk::model::{Purpose, Timestamp};
 use serde::Serialize;
@@ -114,14 +117,148 @@ const MIGRATIONS: &[&str] = &[
 "#,
 ];
 
-/// The condition on a timer row that a lease (`$2` holder, `$3` now) may take it.
-const FREE_TIMER: &str = "(lease_holder IS NULL OR lease_holder = $2 OR lease_until < $3)";
+/// The condition on a timer row that a lease (`$2` holder, `$3` now) may take
+/// it; a macro, so that the statements `concat!` it into fixed text.
+macro_rules! free_timer {
+    () => {
+        "(lease_holder IS NULL OR lease_holder = $2 OR lease_until < $3)"
+    };
+}
 
 /// A key PostgreSQL's advisory locks take: the migrations of one schema run
 /// one process at a time.
 const MIGRATION_LOCK: i64 = 0x7265_6368_6172_6765; // "recharge"
 
-type Manager = PostgresConnectionManager<NoTls>;
+/// The statements prepared on one connection, by their SQL text.
+type Statements = HashMap<&'static str, Statement>;
+
+/// A connection of the pool: the client and the statements prepared on it,
+/// kept as long as the connection is.
+struct Connection {
+    client: Client,
+    statements: Statements,
+}
+
+/// The pool's manager: r2d2_postgres's, its connections given a statement
+/// cache each. A connection is checked as that manager checks a client.
+#[derive(Debug)]
+struct Manager(PostgresConnectionManager<NoTls>);
+
+impl ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Connection, postgres::Error> {
+        Ok(Connection {
+            client: self.0.connect()?,
+            statements: Statements::new(),
+        })
+    }
+
+    fn is_valid(&self, connection: &mut Connection) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut connection.client)
+    }
+
+    fn has_broken(&self, connection: &mut Connection) -> bool {
+        self.0.has_broken(&mut connection.client)
+    }
+}
+
+impl Connection {
+    /// The connection, outside a transaction.
+    fn session(&mut self) -> Session<'_, Client> {
+        Session {
+            client: &mut self.client,
+            statements: &mut self.statements,
+        }
+    }
+
+    /// Run `work` in a transaction, committed if it succeeds; on an error the
+    /// transaction is dropped: rolled back, nothing applied.
+    fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut Session<'_, Transaction<'_>>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut tx = self.client.transaction().map_err(backend)?;
+        let done = work(&mut Session {
+            client: &mut tx,
+            statements: &mut self.statements,
+        })?;
+        tx.commit().map_err(backend)?;
+        Ok(done)
+    }
+}
+
+/// A connection or a transaction on it, running fixed SQL through the
+/// connection's statements: each is prepared (Parse/Describe, a round trip)
+/// the first time the connection runs it, and only executed after. Prepared
+/// statements belong to the connection, not to a transaction: one prepared in
+/// a transaction that rolls back stays.
+struct Session<'a, C> {
+    client: &'a mut C,
+    statements: &'a mut Statements,
+}
+
+impl<C: GenericClient> Session<'_, C> {
+    /// The statement for `sql`, prepared now if this connection has not yet.
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).map_err(backend)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// The rows the statement returns.
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, params).map_err(backend)
+    }
+
+    /// The one row the statement returns, if any (an error if more).
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        self.client.query_opt(&statement, params).map_err(backend)
+    }
+
+    /// The one row the statement returns (an error if none or more).
+    fn query_one(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, StoreError> {
+        let statement = self.statement(sql)?;
+        self.client.query_one(&statement, params).map_err(backend)
+    }
+
+    /// How many rows the statement changed.
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, params).map_err(backend)
+    }
+
+    /// Run `sql`, text made at run time (a schema's name spliced in), as a
+    /// simple query: not prepared, nothing kept.
+    fn batch_execute(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(sql).map_err(backend)
+    }
+}
+
+/// A transaction on a pooled connection, with that connection's statements.
+type Tx<'a, 'c> = Session<'a, Transaction<'c>>;
 
 /// The store in one PostgreSQL database (or one schema of it).
 pub struct PostgresStore {
@@ -169,7 +306,7 @@ fn pool(url: &str, schema: Option<&str>, size: u32) -> Result<Pool<Manager>, Sto
         // error the caller may retry, and is dropped from the pool then.
         .test_on_check_out(false)
         .connection_timeout(std::time::Duration::from_secs(30))
-        .build(PostgresConnectionManager::new(config, NoTls))
+        .build(Manager(PostgresConnectionManager::new(config, NoTls)))
         .map_err(backend)
 }
 
@@ -203,13 +340,10 @@ impl PostgresStore {
         let store = PostgresStore {
             pool: pool(url, None, 1)?,
         };
-        let mut client = store.client()?;
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {} CASCADE",
-                identifier(schema)?
-            ))
-            .map_err(backend)
+        store.client()?.session().batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            identifier(schema)?
+        ))
     }
 
     fn connect(url: &str, schema: Option<&str>, pool_size: u32) -> Result<Self, StoreError> {
@@ -217,10 +351,10 @@ impl PostgresStore {
             pool: pool(url, schema, pool_size)?,
         };
         if let Some(schema) = schema {
-            let mut client = store.client()?;
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .map_err(backend)?;
+            store
+                .client()?
+                .session()
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
         }
         store.migrate()?;
         Ok(store)
@@ -228,10 +362,10 @@ impl PostgresStore {
 
     /// How many migrations the database has had.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let mut client = self.client()?;
-        let row = client
-            .query_one("SELECT version FROM recharge_schema", &[])
-            .map_err(backend)?;
+        let row = self
+            .client()?
+            .session()
+            .query_one("SELECT version FROM recharge_schema", &[])?;
         Ok(row.get::<_, i32>(0) as u32)
     }
 
@@ -240,73 +374,69 @@ impl PostgresStore {
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(backend)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .map_err(backend)?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS recharge_schema (version INTEGER NOT NULL);
-             INSERT INTO recharge_schema (version)
-                 SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM recharge_schema);",
-        )
-        .map_err(backend)?;
-        let done: i32 = tx
-            .query_one("SELECT version FROM recharge_schema", &[])
-            .map_err(backend)?
-            .get(0);
-        let done = done as usize;
-        if done > MIGRATIONS.len() {
-            return Err(backend(format!(
-                "the database has schema version {done}, newer than this host's {}",
-                MIGRATIONS.len()
-            )));
-        }
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
-            tx.batch_execute(migration).map_err(backend)?;
-            tx.execute(
-                "UPDATE recharge_schema SET version = $1",
-                &[&(index as i32 + 1)],
-            )
-            .map_err(backend)?;
-        }
-        tx.commit().map_err(backend)
+        self.client()?.transaction(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS recharge_schema (version INTEGER NOT NULL);
+                 INSERT INTO recharge_schema (version)
+                     SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM recharge_schema);",
+            )?;
+            let done: i32 = tx
+                .query_one("SELECT version FROM recharge_schema", &[])?
+                .get(0);
+            let done = done as usize;
+            if done > MIGRATIONS.len() {
+                return Err(backend(format!(
+                    "the database has schema version {done}, newer than this host's {}",
+                    MIGRATIONS.len()
+                )));
+            }
+            for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
+                tx.batch_execute(migration)?;
+                tx.execute(
+                    "UPDATE recharge_schema SET version = $1",
+                    &[&(index as i32 + 1)],
+                )?;
+            }
+            Ok(())
+        })
     }
 
-    fn records<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
-        let mut client = self.client()?;
-        let rows = client.query(sql, &[]).map_err(backend)?;
+    fn records<T: DeserializeOwned>(&self, sql: &'static str) -> Result<Vec<T>, StoreError> {
+        let rows = self.client()?.session().query(sql, &[])?;
         rows.iter().map(|row| decode(row.get(0))).collect()
     }
 
     fn exists(
         &self,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
     ) -> Result<bool, StoreError> {
-        let mut client = self.client()?;
-        Ok(client.query_opt(sql, params).map_err(backend)?.is_some())
+        Ok(self.client()?.session().query_opt(sql, params)?.is_some())
     }
 
     /// The records `sql` selects (`seq, record`, after `$1`, up to `$2`),
     /// with their numbers.
     fn numbered<T: DeserializeOwned>(
         &self,
-        sql: &str,
+        sql: &'static str,
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, T)>, StoreError> {
-        let mut client = self.client()?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client.query(sql, &[&after, &limit]).map_err(backend)?;
+        let rows = self.client()?.session().query(sql, &[&after, &limit])?;
         rows.iter()
             .map(|row| Ok((row.get::<_, i64>(0) as u64, decode(row.get(1))?)))
             .collect()
     }
 
-    fn inbox_where(&self, sql: &str, until: Timestamp) -> Result<Vec<StoredInbox>, StoreError> {
-        let mut client = self.client()?;
-        let rows = client.query(sql, &[&until]).map_err(backend)?;
+    fn inbox_where(
+        &self,
+        sql: &'static str,
+        until: Timestamp,
+    ) -> Result<Vec<StoredInbox>, StoreError> {
+        let rows = self.client()?.session().query(sql, &[&until])?;
         rows.iter()
             .map(|row| {
                 Ok(StoredInbox {
@@ -322,16 +452,14 @@ impl PostgresStore {
 /// create must not exist, updated accounts must be at the version read (and
 /// are locked until the transaction ends), keys must be new, charges to settle
 /// or update must be in the outbox.
-fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
+fn apply(tx: &mut Tx<'_, '_>, batch: Batch) -> Result<(), StoreError> {
     for account in batch.created {
         let record = encode(&account)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO accounts (id, version, record) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO NOTHING",
-                &[&account.id.as_str(), &(account.version as i64), &record],
-            )
-            .map_err(backend)?;
+        let inserted = tx.execute(
+            "INSERT INTO accounts (id, version, record) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO NOTHING",
+            &[&account.id.as_str(), &(account.version as i64), &record],
+        )?;
         if inserted == 0 {
             return Err(StoreError::Exists(account.id));
         }
@@ -341,8 +469,7 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
             .query_opt(
                 "SELECT version FROM accounts WHERE id = $1 FOR UPDATE",
                 &[&account.id.as_str()],
-            )
-            .map_err(backend)?
+            )?
             .map(|row| row.get(0));
         if stored != Some(account.version as i64) {
             return Err(StoreError::Conflict(account.id));
@@ -352,16 +479,13 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         tx.execute(
             "UPDATE accounts SET version = $2, record = $3 WHERE id = $1",
             &[&account.id.as_str(), &(account.version as i64), &record],
-        )
-        .map_err(backend)?;
+        )?;
     }
     for charge in batch.charges {
-        let inserted = tx
-            .execute(
-                "INSERT INTO used_keys (key, at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&charge.key, &charge.requested_at],
-            )
-            .map_err(backend)?;
+        let inserted = tx.execute(
+            "INSERT INTO used_keys (key, at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&charge.key, &charge.requested_at],
+        )?;
         if inserted == 0 {
             return Err(StoreError::DuplicateKey(charge.key));
         }
@@ -370,8 +494,7 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
                 "INSERT INTO auto_recharges (payer, day, count) VALUES ($1, $2, 1)
                  ON CONFLICT (payer, day) DO UPDATE SET count = auto_recharges.count + 1",
                 &[&charge.payer.as_str(), &utc_day(charge.requested_at)],
-            )
-            .map_err(backend)?;
+            )?;
         }
         let due = charge.requested_at;
         let key = charge.key.clone();
@@ -382,14 +505,16 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         tx.execute(
             "INSERT INTO outbox (key, entry, due) VALUES ($1, $2, $3)",
             &[&key, &entry, &due],
-        )
-        .map_err(backend)?;
+        )?;
     }
     for change in batch.submitted {
         let key = change.key;
-        let Some(mut entry) =
-            outbox_entry(tx, &key, " FOR UPDATE")?.filter(|entry| entry.state == change.from)
-        else {
+        let entry = outbox_entry(
+            tx,
+            "SELECT entry FROM outbox WHERE key = $1 FOR UPDATE",
+            &key,
+        )?;
+        let Some(mut entry) = entry.filter(|entry| entry.state == change.from) else {
             return Err(StoreError::NotPending(key));
         };
         entry.state = change.to;
@@ -398,25 +523,20 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         tx.execute(
             "UPDATE outbox SET entry = $2, due = $3 WHERE key = $1",
             &[&key, &entry, &due],
-        )
-        .map_err(backend)?;
+        )?;
     }
     if !batch.settled.is_empty() {
         in_commit_order(tx, "charges")?;
     }
     for record in batch.settled {
-        let removed = tx
-            .execute("DELETE FROM outbox WHERE key = $1", &[&record.request.key])
-            .map_err(backend)?;
+        let removed = tx.execute("DELETE FROM outbox WHERE key = $1", &[&record.request.key])?;
         if removed == 0 {
             return Err(StoreError::NotPending(record.request.key));
         }
         insert_record(tx, "INSERT INTO charges (record) VALUES ($1)", &record)?;
     }
     for id in batch.inbox_done {
-        let removed = tx
-            .execute("DELETE FROM inbox WHERE id = $1", &[&(id as i64)])
-            .map_err(backend)?;
+        let removed = tx.execute("DELETE FROM inbox WHERE id = $1", &[&(id as i64)])?;
         if removed == 0 {
             return Err(StoreError::NotPending(format!("inbox item {id}")));
         }
@@ -427,13 +547,10 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         tx.execute(
             "INSERT INTO inbox (item, due) VALUES ($1, $2)",
             &[&item, &due],
-        )
-        .map_err(backend)?;
+        )?;
     }
     for id in batch.fired {
-        let removed = tx
-            .execute("DELETE FROM timers WHERE id = $1", &[&(id as i64)])
-            .map_err(backend)?;
+        let removed = tx.execute("DELETE FROM timers WHERE id = $1", &[&(id as i64)])?;
         if removed == 0 {
             return Err(StoreError::NotPending(format!("timer {id}")));
         }
@@ -445,13 +562,11 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
         tx.execute(
             "DELETE FROM timers WHERE account = $1 AND tag = $2",
             &[&account, &tag],
-        )
-        .map_err(backend)?;
+        )?;
         tx.execute(
             "INSERT INTO timers (due, account, tag) VALUES ($1, $2, $3)",
             &[&timer.due, &account, &tag],
-        )
-        .map_err(backend)?;
+        )?;
     }
     if !batch.notifications.is_empty() {
         in_commit_order(tx, "notifications")?;
@@ -464,16 +579,14 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
             "INSERT INTO rated_calls (account, call, at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
             &[&rated.account.as_str(), &rated.call, &rated.at],
-        )
-        .map_err(backend)?;
+        )?;
     }
     for entry in &batch.ledger {
         let record = encode(entry)?;
         tx.execute(
             "INSERT INTO ledger (account, record) VALUES ($1, $2)",
             &[&entry.account.as_str(), &record],
-        )
-        .map_err(backend)?;
+        )?;
     }
     Ok(())
 }
@@ -483,34 +596,27 @@ fn apply(tx: &mut Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
 /// when it commits: were two transactions to insert at once, the one with the
 /// lower number could commit last, behind a cursor already past it. Held, the
 /// lock makes the numbers' order the commit order; readers do not wait on it.
-fn in_commit_order(tx: &mut Transaction<'_>, table: &str) -> Result<(), StoreError> {
+fn in_commit_order(tx: &mut Tx<'_, '_>, table: &str) -> Result<(), StoreError> {
     tx.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))
-        .map_err(backend)
 }
 
 fn insert_record(
-    tx: &mut Transaction<'_>,
-    sql: &str,
+    tx: &mut Tx<'_, '_>,
+    sql: &'static str,
     record: &impl Serialize,
 ) -> Result<(), StoreError> {
     let record = encode(record)?;
-    tx.execute(sql, &[&record]).map_err(backend)?;
+    tx.execute(sql, &[&record])?;
     Ok(())
 }
 
-/// The outbox entry for `key`; `lock` is appended to the query (`FOR UPDATE`
-/// inside a transaction).
+/// The outbox entry `sql` selects for the key `$1`.
 fn outbox_entry(
-    client: &mut impl GenericClient,
+    session: &mut Session<'_, impl GenericClient>,
+    sql: &'static str,
     key: &str,
-    lock: &str,
 ) -> Result<Option<OutboxEntry>, StoreError> {
-    let row = client
-        .query_opt(
-            &format!("SELECT entry FROM outbox WHERE key = $1{lock}"),
-            &[&key],
-        )
-        .map_err(backend)?;
+    let row = session.query_opt(sql, &[&key])?;
     row.map(|row| decode(row.get(0))).transpose()
 }
 
@@ -527,18 +633,18 @@ fn timer_row(row: &Row) -> StoredTimer {
 
 impl Store for PostgresStore {
     fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        let mut client = self.client()?;
-        let row = client
-            .query_opt("SELECT record FROM accounts WHERE id = $1", &[&id.as_str()])
-            .map_err(backend)?;
+        let row = self
+            .client()?
+            .session()
+            .query_opt("SELECT record FROM accounts WHERE id = $1", &[&id.as_str()])?;
         row.map(|row| decode(row.get(0))).transpose()
     }
 
     fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
-        let mut client = self.client()?;
-        let rows = client
-            .query("SELECT id FROM accounts ORDER BY id COLLATE \"C\"", &[])
-            .map_err(backend)?;
+        let rows = self
+            .client()?
+            .session()
+            .query("SELECT id FROM accounts ORDER BY id COLLATE \"C\"", &[])?;
         Ok(rows.iter().map(|row| AccountId(row.get(0))).collect())
     }
 
@@ -547,29 +653,25 @@ impl Store for PostgresStore {
         after: Option<&AccountId>,
         limit: usize,
     ) -> Result<Vec<AccountId>, StoreError> {
-        let mut client = self.client()?;
+        let mut connection = self.client()?;
+        let mut session = connection.session();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = match after {
-            Some(after) => client.query(
+            Some(after) => session.query(
                 "SELECT id FROM accounts WHERE id COLLATE \"C\" > $1
                  ORDER BY id COLLATE \"C\" LIMIT $2",
                 &[&after.as_str(), &limit],
-            ),
-            None => client.query(
+            )?,
+            None => session.query(
                 "SELECT id FROM accounts ORDER BY id COLLATE \"C\" LIMIT $1",
                 &[&limit],
-            ),
-        }
-        .map_err(backend)?;
+            )?,
+        };
         Ok(rows.iter().map(|row| AccountId(row.get(0))).collect())
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(backend)?;
-        // On an error the transaction is dropped: rolled back, nothing applied.
-        apply(&mut tx, batch)?;
-        tx.commit().map_err(backend)
+        self.client()?.transaction(|tx| apply(tx, batch))
     }
 
     fn key_used(&self, key: &str) -> Result<bool, StoreError> {
@@ -584,13 +686,13 @@ impl Store for PostgresStore {
     }
 
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
-        let mut client = self.client()?;
-        let count: Option<i64> = client
+        let count: Option<i64> = self
+            .client()?
+            .session()
             .query_opt(
                 "SELECT count FROM auto_recharges WHERE payer = $1 AND day = $2",
                 &[&payer.as_str(), &day],
-            )
-            .map_err(backend)?
+            )?
             .map(|row| row.get(0));
         Ok(u32::try_from(count.unwrap_or(0)).unwrap_or(u32::MAX))
     }
@@ -600,17 +702,18 @@ impl Store for PostgresStore {
     }
 
     fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
-        outbox_entry(&mut *self.client()?, key, "")
+        outbox_entry(
+            &mut self.client()?.session(),
+            "SELECT entry FROM outbox WHERE key = $1",
+            key,
+        )
     }
 
     fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
-        let mut client = self.client()?;
-        let row = client
-            .query_opt(
-                "SELECT entry FROM outbox WHERE due <= $1 ORDER BY due, seq LIMIT 1",
-                &[&until],
-            )
-            .map_err(backend)?;
+        let row = self.client()?.session().query_opt(
+            "SELECT entry FROM outbox WHERE due <= $1 ORDER BY due, seq LIMIT 1",
+            &[&until],
+        )?;
         row.map(|row| decode(row.get(0))).transpose()
     }
 
@@ -632,13 +735,13 @@ impl Store for PostgresStore {
     }
 
     fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
-        let mut client = self.client()?;
-        let count: i64 = client
+        let count: i64 = self
+            .client()?
+            .session()
             .query_one(
                 "SELECT COUNT(*) FROM timers WHERE account = $1",
                 &[&account.as_str()],
-            )
-            .map_err(backend)?
+            )?
             .get(0);
         Ok(usize::try_from(count).unwrap_or(0))
     }
@@ -655,16 +758,14 @@ impl Store for PostgresStore {
         until: Timestamp,
         lease: &Lease,
     ) -> Result<Option<StoredTimer>, StoreError> {
-        let mut client = self.client()?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT id, due, account, tag FROM timers WHERE due <= $1 AND {FREE_TIMER}
-                     ORDER BY due, id LIMIT 1"
-                ),
-                &[&until, &lease.holder, &lease.now],
-            )
-            .map_err(backend)?;
+        let row = self.client()?.session().query_opt(
+            concat!(
+                "SELECT id, due, account, tag FROM timers WHERE due <= $1 AND ",
+                free_timer!(),
+                " ORDER BY due, id LIMIT 1"
+            ),
+            &[&until, &lease.holder, &lease.now],
+        )?;
         Ok(row.as_ref().map(timer_row))
     }
 
@@ -675,29 +776,24 @@ impl Store for PostgresStore {
     ) -> Result<Option<StoredTimer>, StoreError> {
         // One statement: the first free due timer, skipping those another
         // node is claiming this instant, leased in place.
-        let mut client = self.client()?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "UPDATE timers SET lease_holder = $2, lease_until = $4 WHERE id = (
-                         SELECT id FROM timers WHERE due <= $1 AND {FREE_TIMER}
-                         ORDER BY due, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, due, account, tag"
-                ),
-                &[&until, &lease.holder, &lease.now, &lease.until],
-            )
-            .map_err(backend)?;
+        let row = self.client()?.session().query_opt(
+            concat!(
+                "UPDATE timers SET lease_holder = $2, lease_until = $4 WHERE id = (
+                     SELECT id FROM timers WHERE due <= $1 AND ",
+                free_timer!(),
+                " ORDER BY due, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, due, account, tag"
+            ),
+            &[&until, &lease.holder, &lease.now, &lease.until],
+        )?;
         Ok(row.as_ref().map(timer_row))
     }
 
     fn journal(&self, stream: &str, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
-        let mut client = self.client()?;
-        let rows = client
-            .query(
-                "SELECT seq, entry FROM journal WHERE stream = $1 AND seq > $2 ORDER BY seq",
-                &[&stream, &(after as i64)],
-            )
-            .map_err(backend)?;
+        let rows = self.client()?.session().query(
+            "SELECT seq, entry FROM journal WHERE stream = $1 AND seq > $2 ORDER BY seq",
+            &[&stream, &(after as i64)],
+        )?;
         Ok(rows
             .iter()
             .map(|row| (row.get::<_, i64>(0) as u64, row.get(1)))
@@ -705,51 +801,45 @@ impl Store for PostgresStore {
     }
 
     fn append(&self, stream: &str, after: u64, entries: &[String]) -> Result<(), StoreError> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(backend)?;
-        let last: i64 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE stream = $1",
-                &[&stream],
-            )
-            .map_err(backend)?
-            .get(0);
-        if last as u64 != after {
-            return Err(StoreError::Behind(stream.to_owned()));
-        }
-        for (offset, entry) in entries.iter().enumerate() {
-            // Two writers that read the same end race for the same numbers:
-            // the later one inserts nothing and rolls back.
-            let inserted = tx
-                .execute(
+        self.client()?.transaction(|tx| {
+            let last: i64 = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE stream = $1",
+                    &[&stream],
+                )?
+                .get(0);
+            if last as u64 != after {
+                return Err(StoreError::Behind(stream.to_owned()));
+            }
+            for (offset, entry) in entries.iter().enumerate() {
+                // Two writers that read the same end race for the same numbers:
+                // the later one inserts nothing and rolls back.
+                let inserted = tx.execute(
                     "INSERT INTO journal (stream, seq, entry) VALUES ($1, $2, $3)
                      ON CONFLICT DO NOTHING",
                     &[&stream, &(last + 1 + offset as i64), entry],
-                )
-                .map_err(backend)?;
-            if inserted == 0 {
-                return Err(StoreError::Behind(stream.to_owned()));
+                )?;
+                if inserted == 0 {
+                    return Err(StoreError::Behind(stream.to_owned()));
+                }
             }
-        }
-        tx.commit().map_err(backend)
+            Ok(())
+        })
     }
 
     fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let mut client = self.client()?;
-        client
-            .execute(
-                "INSERT INTO components (sha256, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&sha256, &bytes],
-            )
-            .map_err(backend)?;
+        self.client()?.session().execute(
+            "INSERT INTO components (sha256, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&sha256, &bytes],
+        )?;
         Ok(())
     }
 
     fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut client = self.client()?;
-        let row = client
-            .query_opt("SELECT bytes FROM components WHERE sha256 = $1", &[&sha256])
-            .map_err(backend)?;
+        let row = self
+            .client()?
+            .session()
+            .query_opt("SELECT bytes FROM components WHERE sha256 = $1", &[&sha256])?;
         Ok(row.map(|row| row.get(0)))
     }
 
@@ -790,33 +880,27 @@ impl Store for PostgresStore {
     }
 
     fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(backend)?;
-        let mut delete = |sql: &str, bound: i64| tx.execute(sql, &[&bound]).map_err(backend);
-        let pruned = Pruned {
-            rated_calls: delete("DELETE FROM rated_calls WHERE at < $1", before)?,
-            used_keys: delete(
-                "DELETE FROM used_keys WHERE at < $1
-                 AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.key = used_keys.key)",
-                before,
-            )?,
-            auto_recharge_days: delete(
-                "DELETE FROM auto_recharges WHERE day < $1",
-                utc_day(before),
-            )?,
-        };
-        tx.commit().map_err(backend)?;
-        Ok(pruned)
+        self.client()?.transaction(|tx| {
+            Ok(Pruned {
+                rated_calls: tx.execute("DELETE FROM rated_calls WHERE at < $1", &[&before])?,
+                used_keys: tx.execute(
+                    "DELETE FROM used_keys WHERE at < $1
+                     AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.key = used_keys.key)",
+                    &[&before],
+                )?,
+                auto_recharge_days: tx.execute(
+                    "DELETE FROM auto_recharges WHERE day < $1",
+                    &[&utc_day(before)],
+                )?,
+            })
+        })
     }
 
     fn idempotent(&self, key: &str) -> Result<Option<KeptResponse>, StoreError> {
-        let mut client = self.client()?;
-        let row = client
-            .query_opt(
-                "SELECT key, fingerprint, status, body, at FROM idempotency WHERE key = $1",
-                &[&key],
-            )
-            .map_err(backend)?;
+        let row = self.client()?.session().query_opt(
+            "SELECT key, fingerprint, status, body, at FROM idempotency WHERE key = $1",
+            &[&key],
+        )?;
         Ok(row.map(|row| KeptResponse {
             key: row.get(0),
             fingerprint: row.get(1),
@@ -827,38 +911,32 @@ impl Store for PostgresStore {
     }
 
     fn keep_response(&self, response: KeptResponse) -> Result<bool, StoreError> {
-        let mut client = self.client()?;
-        let inserted = client
-            .execute(
-                "INSERT INTO idempotency (key, fingerprint, status, body, at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[
-                    &response.key,
-                    &response.fingerprint,
-                    &i32::from(response.status),
-                    &response.body,
-                    &response.at,
-                ],
-            )
-            .map_err(backend)?;
+        let inserted = self.client()?.session().execute(
+            "INSERT INTO idempotency (key, fingerprint, status, body, at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[
+                &response.key,
+                &response.fingerprint,
+                &i32::from(response.status),
+                &response.body,
+                &response.at,
+            ],
+        )?;
         Ok(inserted == 1)
     }
 
     fn finish_response(&self, response: KeptResponse) -> Result<(), StoreError> {
-        let mut client = self.client()?;
-        let updated = client
-            .execute(
-                "UPDATE idempotency SET status = $3, body = $4, at = $5
-                 WHERE key = $1 AND fingerprint = $2 AND status = 0",
-                &[
-                    &response.key,
-                    &response.fingerprint,
-                    &i32::from(response.status),
-                    &response.body,
-                    &response.at,
-                ],
-            )
-            .map_err(backend)?;
+        let updated = self.client()?.session().execute(
+            "UPDATE idempotency SET status = $3, body = $4, at = $5
+             WHERE key = $1 AND fingerprint = $2 AND status = 0",
+            &[
+                &response.key,
+                &response.fingerprint,
+                &i32::from(response.status),
+                &response.body,
+                &response.at,
+            ],
+        )?;
         if updated == 0 {
             return Err(StoreError::NotPending(format!(
                 "idempotency key {}",
@@ -869,20 +947,16 @@ impl Store for PostgresStore {
     }
 
     fn release_response(&self, key: &str) -> Result<(), StoreError> {
-        let mut client = self.client()?;
-        client
-            .execute(
-                "DELETE FROM idempotency WHERE key = $1 AND status = 0",
-                &[&key],
-            )
-            .map_err(backend)?;
+        self.client()?.session().execute(
+            "DELETE FROM idempotency WHERE key = $1 AND status = 0",
+            &[&key],
+        )?;
         Ok(())
     }
 
     fn prune_responses(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let mut client = self.client()?;
-        client
+        self.client()?
+            .session()
             .execute("DELETE FROM idempotency WHERE at < $1", &[&before])
-            .map_err(backend)
     }
 }
