@@ -3,7 +3,10 @@
 //! client). Every [`Batch`] is one transaction; an account to update is locked
 //! (`SELECT … FOR UPDATE`) and checked at the version the event read, so two
 //! processes serialise on an account and the later one gets
-//! [`StoreError::Conflict`] and runs its event again. Idempotency keys, rated
+//! [`StoreError::Conflict`] and runs its event again. A usage event's batch
+//! (one account, its rated calls and ledger rows) is one statement that does
+//! the same in a single round trip. Each fixed statement is prepared once per
+//! pooled connection. Idempotency keys, rated
 //! calls and outbox rows are unique in the schema, so a race between nodes
 //! ends in one winner and a clean error for the other, never in two rows.
 //! Versioned migrations run at open under an advisory lock.
@@ -591,6 +594,100 @@ fn apply(tx: &mut Tx<'_, '_>, batch: Batch) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A usage event's commit as one statement, its own transaction, in one
+/// round trip: the account's update checks the version read in its `WHERE`
+/// (a concurrent writer's update is waited for and the check made again on
+/// the row it left, as `SELECT … FOR UPDATE` would), and the rated calls and
+/// ledger rows are inserted from the update's result, so that none is written
+/// when the check fails. Its one row counts the accounts updated: 0 or 1.
+const UPDATE_ONE_ACCOUNT: &str = "
+    WITH updated AS (
+        UPDATE accounts SET version = $2 + 1, record = $3
+        WHERE id = $1 AND version = $2
+        RETURNING id
+    ), rated AS (
+        INSERT INTO rated_calls (account, call, at)
+        SELECT r.account, r.call, r.at
+        FROM updated, unnest($4::TEXT[], $5::TEXT[], $6::BIGINT[]) AS r (account, call, at)
+        ON CONFLICT DO NOTHING
+    ), entries AS (
+        INSERT INTO ledger (account, record)
+        SELECT l.account, l.record
+        FROM updated, unnest($7::TEXT[], $8::TEXT[]) WITH ORDINALITY AS l (account, record, n)
+        ORDER BY l.n
+    )
+    SELECT count(*) FROM updated";
+
+/// Whether `batch` has a usage event's shape: one account updated, with the
+/// calls it rated and its ledger rows, and nothing else.
+fn one_account_update(batch: &Batch) -> bool {
+    // Named field by field, so that a new kind of change is not overlooked.
+    let Batch {
+        created,
+        updated,
+        charges,
+        settled,
+        submitted,
+        inbox,
+        inbox_done,
+        timers,
+        fired,
+        notifications,
+        rated_calls: _,
+        ledger: _,
+    } = batch;
+    updated.len() == 1
+        && created.is_empty()
+        && charges.is_empty()
+        && settled.is_empty()
+        && submitted.is_empty()
+        && inbox.is_empty()
+        && inbox_done.is_empty()
+        && timers.is_empty()
+        && fired.is_empty()
+        && notifications.is_empty()
+}
+
+/// Commit a batch of [`one_account_update`]'s shape with
+/// [`UPDATE_ONE_ACCOUNT`]: what [`apply`] would do, in one statement.
+fn commit_one_account(session: &mut Session<'_, Client>, batch: Batch) -> Result<(), StoreError> {
+    let Some(mut account) = batch.updated.into_iter().next() else {
+        return Ok(());
+    };
+    let read = account.version as i64;
+    account.version += 1;
+    let record = encode(&account)?;
+    let rated = &batch.rated_calls;
+    let rated_accounts: Vec<&str> = rated.iter().map(|call| call.account.as_str()).collect();
+    let calls: Vec<&str> = rated.iter().map(|call| call.call.as_str()).collect();
+    let rated_at: Vec<i64> = rated.iter().map(|call| call.at).collect();
+    let ledger_accounts: Vec<&str> = batch.ledger.iter().map(|e| e.account.as_str()).collect();
+    let entries = batch
+        .ledger
+        .iter()
+        .map(encode)
+        .collect::<Result<Vec<String>, StoreError>>()?;
+    let updated: i64 = session
+        .query_one(
+            UPDATE_ONE_ACCOUNT,
+            &[
+                &account.id.as_str(),
+                &read,
+                &record,
+                &rated_accounts,
+                &calls,
+                &rated_at,
+                &ledger_accounts,
+                &entries,
+            ],
+        )?
+        .get(0);
+    if updated == 0 {
+        return Err(StoreError::Conflict(account.id));
+    }
+    Ok(())
+}
+
 /// Take the insert lock of `table` (one of the tables read by cursor) until
 /// the transaction ends. Its numbers are drawn when a row is inserted but seen
 /// when it commits: were two transactions to insert at once, the one with the
@@ -671,7 +768,11 @@ impl Store for PostgresStore {
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        self.client()?.transaction(|tx| apply(tx, batch))
+        let mut connection = self.client()?;
+        if one_account_update(&batch) {
+            return commit_one_account(&mut connection.session(), batch);
+        }
+        connection.transaction(|tx| apply(tx, batch))
     }
 
     fn key_used(&self, key: &str) -> Result<bool, StoreError> {

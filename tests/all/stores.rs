@@ -128,6 +128,74 @@ fn a_failing_batch_changes_nothing() {
     }
 }
 
+/// No minting, nothing half done: a usage event's batch (one account, the
+/// calls it rated, its ledger rows; PostgreSQL commits that shape as one
+/// statement) lands whole, its ledger rows in their order, or, at a stale
+/// version, not at all: no call rated, no ledger row, the account as it was.
+#[test]
+fn a_usage_events_batch_commits_whole_or_not_at_all() {
+    for (name, store) in stores("usage_batch") {
+        opened(&*store);
+        let entry = |n: i64| LedgerEntry {
+            at: JAN_1 + n,
+            account: id("u"),
+            cause: Cause::Call(format!("c{n}")),
+            wallet: Decimal::new(-n, 2),
+            included_basic_seconds: -n,
+            included_premium_seconds: 0,
+            basic_seconds: 0,
+            premium_seconds: 0,
+        };
+        let read = store.account(&id("u")).unwrap().unwrap();
+        let mut charged = read.clone();
+        charged.balance = Decimal::new(-3, 2);
+        store
+            .commit(Batch {
+                updated: vec![charged],
+                rated_calls: vec![rated("c1", JAN_1), rated("c2", JAN_1)],
+                ledger: vec![entry(1), entry(2)],
+                ..Batch::default()
+            })
+            .unwrap();
+        let mut stale = read.clone();
+        stale.balance = Decimal::new(-9, 2);
+        assert!(
+            matches!(
+                store.commit(Batch {
+                    updated: vec![stale],
+                    rated_calls: vec![rated("c3", JAN_1)],
+                    ledger: vec![entry(3)],
+                    ..Batch::default()
+                }),
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}"
+        );
+        let account = store.account(&id("u")).unwrap().unwrap();
+        assert_eq!(
+            (account.balance, account.version()),
+            (Decimal::new(-3, 2), 1),
+            "{name}"
+        );
+        assert_eq!(store.ledger().unwrap(), [entry(1), entry(2)], "{name}");
+        assert!(store.call_rated(&id("u"), "c2").unwrap(), "{name}");
+        assert!(!store.call_rated(&id("u"), "c3").unwrap(), "{name}");
+        // An account that does not exist is a conflict too, and writes nothing.
+        assert!(
+            matches!(
+                store.commit(Batch {
+                    updated: vec![user("ghost")],
+                    rated_calls: vec![rated("c4", JAN_1)],
+                    ..Batch::default()
+                }),
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}"
+        );
+        assert!(!store.call_rated(&id("u"), "c4").unwrap(), "{name}");
+    }
+}
+
 /// No double charge: an idempotency key is used once, ever, and counted once
 /// towards the payer's auto-recharges of its UTC day.
 #[test]
