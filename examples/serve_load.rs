@@ -24,7 +24,9 @@
 //! must be 200, and every record of a batch answered without an error:
 //! failures are counted, and any failure makes the run exit 1. The figures
 //! are printed as a markdown table, with the CPU time the service process,
-//! this process and the whole machine spent per request. At the end the
+//! this process and the whole machine spent per request, and the share of
+//! the machine's time the hypervisor stole (a shared virtual machine's
+//! neighbours show there). At the end the
 //! service gets SIGTERM and is waited for.
 //!
 //! ```sh
@@ -408,14 +410,20 @@ impl Mode {
 }
 
 /// CPU time so far, in clock ticks: of a process (`/proc/PID/stat`, user
-/// and system, threads that ended included) and of the whole machine (every
-/// CPU's non-idle time, `/proc/stat`).
+/// and system, threads that ended included) and of the whole machine
+/// (`/proc/stat`'s first line).
 #[derive(Clone, Copy)]
 struct Cpu {
+    /// The service process.
     service: u64,
+    /// This process, the clients.
     this: u64,
-    machine: u64,
-    machine_all: u64,
+    /// Every CPU's busy time: user, nice, system, irq, softirq.
+    busy: u64,
+    /// Time the hypervisor gave to others while this machine wanted to run.
+    steal: u64,
+    /// Every CPU's time: busy, idle, iowait and steal.
+    total: u64,
 }
 
 impl Cpu {
@@ -440,15 +448,25 @@ impl Cpu {
             .skip(1)
             .map(|field| field.parse().unwrap_or(0))
             .collect();
-        // user nice system idle iowait irq softirq steal: idle and iowait are
-        // not busy.
-        let total: u64 = all.iter().take(8).sum();
-        let idle = all.get(3).copied().unwrap_or(0) + all.get(4).copied().unwrap_or(0);
+        let field = |index: usize| all.get(index).copied().unwrap_or(0);
+        // user nice system idle iowait irq softirq steal
         Cpu {
             service: process(&service.to_string()),
             this: process("self"),
-            machine: total - idle,
-            machine_all: total,
+            busy: field(0) + field(1) + field(2) + field(5) + field(6),
+            steal: field(7),
+            total: (0..8).map(field).sum(),
+        }
+    }
+
+    /// What was spent from `before` to `self`.
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            service: self.service - before.service,
+            this: self.this - before.this,
+            busy: self.busy - before.busy,
+            steal: self.steal - before.steal,
+            total: self.total - before.total,
         }
     }
 }
@@ -474,9 +492,8 @@ struct Figures {
     wall: Duration,
     /// Every request's latency, sorted.
     latencies: Vec<Duration>,
-    /// CPU ticks spent during the mode: service, this process, machine busy,
-    /// machine total.
-    cpu: (u64, u64, u64, u64),
+    /// CPU ticks spent during the mode.
+    cpu: Cpu,
 }
 
 impl Figures {
@@ -554,12 +571,7 @@ fn measure(clients: &[Arc<Client>], mode: Mode, requests: usize, service: u32) -
         shown: failures.into_iter().take(SHOWN_FAILURES).collect(),
         wall,
         latencies,
-        cpu: (
-            cpu_after.service - cpu_before.service,
-            cpu_after.this - cpu_before.this,
-            cpu_after.machine - cpu_before.machine,
-            cpu_after.machine_all - cpu_before.machine_all,
-        ),
+        cpu: cpu_after.since(cpu_before),
     }
 }
 
@@ -596,18 +608,20 @@ fn table(all: &[Figures]) -> String {
     }
     let hz = ticks_per_second();
     out += "\n| mode | service CPU µs/request | client CPU µs/request | \
-            machine busy CPU µs/request | machine busy |\n\
-            | --- | --- | --- | --- | --- |\n";
+            machine busy CPU µs/request | machine busy | steal |\n\
+            | --- | --- | --- | --- | --- | --- |\n";
     for figures in all {
-        let (service, this, busy, total) = figures.cpu;
+        let cpu = figures.cpu;
         let per_request = |ticks: u64| ticks as f64 / hz * 1e6 / figures.requests as f64;
+        let share = |ticks: u64| ticks as f64 * 100.0 / cpu.total.max(1) as f64;
         out += &format!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0}% |\n",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.0}% |\n",
             figures.mode.name(),
-            per_request(service),
-            per_request(this),
-            per_request(busy),
-            busy as f64 * 100.0 / total.max(1) as f64,
+            per_request(cpu.service),
+            per_request(cpu.this),
+            per_request(cpu.busy),
+            share(cpu.busy),
+            share(cpu.steal),
         );
     }
     out
