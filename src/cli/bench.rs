@@ -1,6 +1,6 @@
 //! `recharge bench [--policy FILE] [--events N] [--fresh-instances] [--json]`,
 //! in memory; with `--db sqlite:PATH | postgres://URL [--accounts N]
-//! [--processes K[,K…]]`, durable usage events on a database holding many
+//! [--processes K[,K…]] [--threads T]`, durable usage events on a database holding many
 //! accounts, against the rusqlite or pgbench baseline in the same run.
 
 use std::path::PathBuf;
@@ -51,6 +51,10 @@ pub struct BenchArgs {
         default_value = "1"
     )]
     processes: Vec<u64>,
+    /// Threads running the host's events side by side on SQLite, one store
+    /// (their commits share flushes); the rusqlite baseline stays one writer.
+    #[arg(long, value_name = "T", requires = "db", default_value_t = 1)]
+    threads: u64,
     /// The pgbench program [default: on PATH, else /usr/lib/postgresql/*/bin].
     #[arg(long, value_name = "PATH", requires = "db")]
     pgbench: Option<PathBuf>,
@@ -114,6 +118,7 @@ fn run_on(db: &Database, args: &BenchArgs) -> anyhow::Result<()> {
     let options = DbBenchOptions {
         accounts: args.accounts,
         events: args.events.unwrap_or(DEFAULT_EVENTS),
+        threads: args.threads,
     };
     // A count out of range names its flag.
     let flag = |err: DbBenchError| match err {
@@ -138,6 +143,11 @@ fn run_on(db: &Database, args: &BenchArgs) -> anyhow::Result<()> {
             bench_sqlite(path, options, &builder, &mut say)?
         }
         Database::Postgres(url) => {
+            if args.threads != 1 {
+                anyhow::bail!(
+                    "--threads: host threads are for sqlite: only (on postgres://, --processes)"
+                );
+            }
             if let Some(index) = args.worker {
                 let [processes] = args.processes[..] else {
                     anyhow::bail!("--worker: give one --processes");

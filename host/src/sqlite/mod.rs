@@ -1,16 +1,20 @@
 //! [`SqliteStore`]: the embedded durable store, one SQLite file (bundled
-//! SQLite through rusqlite) in WAL mode. Every [`Batch`] is one immediate
-//! transaction, synchronous to disk before it returns, so a `kill -9` at any
-//! point loses no committed event. Versioned migrations run at open.
+//! SQLite through rusqlite) in WAL mode. Every [`Batch`] commits entirely or
+//! not at all, synchronous to disk before its commit returns, so a `kill -9`
+//! at any point loses no committed event; batches committed at once from
+//! several threads share one transaction and one flush (the `group` module).
+//! Versioned migrations run at open.
 //!
 //! Records are kept as JSON (money as decimal strings) beside the columns that
 //! are looked up: account ids, idempotency keys, call ids, due times.
+
+mod group;
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use recharge_policy_sdk::model::{Purpose, Timestamp};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -114,6 +118,8 @@ const MIGRATIONS: &[&str] = &[
 /// The store in one SQLite file.
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    /// Batches waiting for the next commit (group commit).
+    queue: group::Queue,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -146,6 +152,7 @@ impl SqliteStore {
         migrate(&connection)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
+            queue: group::Queue::default(),
         })
     }
 
@@ -212,7 +219,7 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
 /// Apply a batch inside `tx`, checking as the memory store does: accounts to
 /// create must not exist, updated accounts must be at the version read, keys
 /// must be new, charges to settle or update must be in the outbox.
-fn apply(tx: &Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
+fn apply(tx: &Connection, batch: Batch) -> Result<(), StoreError> {
     for account in batch.created {
         let exists = tx
             .prepare_cached("SELECT 1 FROM accounts WHERE id = ?1")
@@ -364,11 +371,7 @@ fn apply(tx: &Transaction<'_>, batch: Batch) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn insert_record(
-    tx: &Transaction<'_>,
-    sql: &str,
-    record: &impl Serialize,
-) -> Result<(), StoreError> {
+fn insert_record(tx: &Connection, sql: &str, record: &impl Serialize) -> Result<(), StoreError> {
     let record = encode(record)?;
     tx.prepare_cached(sql)
         .and_then(|mut statement| statement.execute([record]))
@@ -441,14 +444,7 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        self.with(|connection| {
-            let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            // On an error the transaction is dropped: rolled back, nothing applied.
-            apply(&tx, batch)?;
-            tx.commit().map_err(backend)
-        })
+        self.queue.commit(&self.connection, batch, apply)
     }
 
     fn key_used(&self, key: &str) -> Result<bool, StoreError> {
@@ -878,6 +874,7 @@ mod tests {
         migrate(&connection).unwrap();
         let store = SqliteStore {
             connection: Mutex::new(connection),
+            queue: group::Queue::default(),
         };
         assert_eq!(store.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
         let a_day_ago = chrono::Utc::now().timestamp_millis() - 86_400_000;

@@ -64,6 +64,8 @@ pub const DEFAULT_EVENTS: u64 = 20_000;
 pub const MAX_ACCOUNTS: u64 = 10_000_000;
 /// The most host processes a bench starts at once.
 pub const MAX_PROCESSES: u64 = 64;
+/// The most threads a SQLite bench runs the host's events on.
+pub const MAX_THREADS: u64 = 64;
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,9 @@ pub struct DbBenchOptions {
     pub accounts: u64,
     /// Usage events timed: 1 to [`MAX_EVENTS`].
     pub events: u64,
+    /// Threads running the host's events side by side on one SQLite store
+    /// (its commits then share flushes): 1 to [`MAX_THREADS`].
+    pub threads: u64,
 }
 
 impl Default for DbBenchOptions {
@@ -79,6 +84,7 @@ impl Default for DbBenchOptions {
         DbBenchOptions {
             accounts: DEFAULT_ACCOUNTS,
             events: DEFAULT_EVENTS,
+            threads: 1,
         }
     }
 }
@@ -87,7 +93,8 @@ impl DbBenchOptions {
     /// Check the counts are within what a bench runs.
     pub fn check(&self) -> Result<(), DbBenchError> {
         check_count("accounts", self.accounts, MAX_ACCOUNTS)?;
-        check_count("events", self.events, MAX_EVENTS)
+        check_count("events", self.events, MAX_EVENTS)?;
+        check_count("threads", self.threads, MAX_THREADS)
     }
 }
 
@@ -266,7 +273,7 @@ impl Timings {
     /// Time `run` over `events`, each one on its own, and the loop as a whole.
     fn run<E>(
         &mut self,
-        events: std::ops::Range<u64>,
+        events: impl IntoIterator<Item = u64>,
         mut run: impl FnMut(u64) -> Result<(), E>,
     ) -> Result<(), E> {
         let cpu = thread_cpu_ns();
@@ -516,15 +523,23 @@ mod tests {
         for options in [
             DbBenchOptions {
                 accounts: 0,
-                events: 1,
+                ..DbBenchOptions::default()
             },
             DbBenchOptions {
                 accounts: MAX_ACCOUNTS + 1,
-                events: 1,
+                ..DbBenchOptions::default()
             },
             DbBenchOptions {
-                accounts: 1,
                 events: MAX_EVENTS + 1,
+                ..DbBenchOptions::default()
+            },
+            DbBenchOptions {
+                threads: 0,
+                ..DbBenchOptions::default()
+            },
+            DbBenchOptions {
+                threads: MAX_THREADS + 1,
+                ..DbBenchOptions::default()
             },
         ] {
             assert!(matches!(options.check(), Err(DbBenchError::Count { .. })));

@@ -175,6 +175,7 @@ impl Worker {
         DbBenchOptions {
             accounts: self.accounts,
             events: self.events,
+            threads: 1,
         }
         .check()?;
         check_processes(self.processes, self.accounts)?;

@@ -26,6 +26,9 @@ use super::{
 pub struct SqliteFigures {
     /// The baseline's file.
     pub baseline_file: String,
+    /// Threads running the host's events side by side (the baseline is one
+    /// writer).
+    pub threads: u64,
     /// Usage events through the platform and the default policy.
     pub host: Speed,
     /// The same row writes, made directly.
@@ -45,7 +48,8 @@ pub fn baseline_path(path: &Path) -> PathBuf {
 /// Fill a new file at `path` and another at [`baseline_path`] with
 /// `options.accounts` users, then time `options.events` usage events on each,
 /// in turns of [`BLOCK`](super::BLOCK): through a platform with the default
-/// policy on the first, as direct row writes on the second. `builder` makes
+/// policy on the first (its events spread over `options.threads` threads, one
+/// store), as direct row writes, one at a time, on the second. `builder` makes
 /// the platform's builder (engine, cache); `progress` hears what the bench is
 /// doing.
 pub fn bench_sqlite(
@@ -83,17 +87,23 @@ pub fn bench_sqlite(
         record(&platform, walk.account(n), count, &call, n)?;
         baseline.record(&account_id(walk.account(n), count), &call, n)?;
     }
+    let threads = options.threads;
     progress(&format!(
-        "timing {events} usage events through the host and as many direct writes"
+        "timing {events} usage events through the host ({threads} thread{}) \
+         and as many direct writes",
+        if threads > 1 { "s" } else { "" }
     ));
     let mut host = Timings::with_capacity(events);
     let mut direct = Timings::with_capacity(events);
     let mut first = 0;
     while first < events {
         let last = (first + BLOCK).min(events);
-        host.run(first..last, |n| {
-            record(&platform, walk.account(n), count, &format!("c{n}"), n)
-        })?;
+        let event = |n| record(&platform, walk.account(n), count, &format!("c{n}"), n);
+        if threads == 1 {
+            host.run(first..last, event)?;
+        } else {
+            host.then(side_by_side(first..last, threads, &event)?);
+        }
         direct.run(first..last, |n| {
             baseline.record(&account_id(walk.account(n), count), &format!("c{n}"), n)
         })?;
@@ -108,6 +118,7 @@ pub fn bench_sqlite(
         fill: filled,
         figures: Figures::Sqlite(SqliteFigures {
             baseline_file: baseline_file.display().to_string(),
+            threads,
             host_over_baseline: if baseline.events_per_second > 0.0 {
                 host.events_per_second / baseline.events_per_second
             } else {
@@ -117,6 +128,39 @@ pub fn bench_sqlite(
             baseline,
         }),
     })
+}
+
+/// Run `event` over `events` on `threads` threads at once, the events dealt
+/// out in turn, each thread timing its own: their timings as one run.
+fn side_by_side(
+    events: std::ops::Range<u64>,
+    threads: u64,
+    event: &(dyn Fn(u64) -> Result<(), DbBenchError> + Sync),
+) -> Result<Timings, DbBenchError> {
+    let runs = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                let mine = (events.start + thread..events.end).step_by(threads as usize);
+                scope.spawn(move || {
+                    let mut timings =
+                        Timings::with_capacity((events.end - events.start) / threads + 1);
+                    timings.run(mine, event).map(|()| timings)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(DbBenchError::Host {
+                        what: "a thread of host events".into(),
+                        error: recharge_host::HostError::Internal("it panicked"),
+                    })
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Timings::side_by_side(&runs))
 }
 
 fn failed(error: impl std::fmt::Display) -> DbBenchError {
@@ -215,6 +259,7 @@ mod tests {
         let options = DbBenchOptions {
             accounts: 12_000,
             events: 1_200,
+            threads: 1,
         };
         let mut said = Vec::new();
         let report = bench_sqlite(&path, options, &native, &mut |what| {
@@ -245,6 +290,28 @@ mod tests {
         }
         let again = bench_sqlite(&path, options, &native, &mut |_| {}).unwrap_err();
         assert!(matches!(again, DbBenchError::Exists(_)), "{again}");
+
+        // Nothing lost: the host's events spread over threads each land once.
+        let threaded = dir.join("threads.db");
+        let options = DbBenchOptions {
+            accounts: 3_000,
+            events: 900,
+            threads: 3,
+        };
+        let report = bench_sqlite(&threaded, options, &native, &mut |_| {}).unwrap();
+        let Figures::Sqlite(figures) = &report.figures else {
+            panic!("{:?}", report.figures)
+        };
+        assert_eq!((figures.threads, figures.host.events), (3, 900));
+        let host = rusqlite::Connection::open(&threaded).unwrap();
+        let rated: i64 = host
+            .query_row(
+                "SELECT COUNT(DISTINCT account || call) FROM rated_calls",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(rated, 1_400);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
