@@ -40,6 +40,11 @@ impl Queue {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether no batch waits for a commit.
+    pub(super) fn is_empty(&self) -> bool {
+        self.waiting().is_empty()
+    }
+
     /// Commit `batch` on `connection`, with whatever batches other threads
     /// queued meanwhile, and return once it is on disk (or failed).
     pub(super) fn commit(

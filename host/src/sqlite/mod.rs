@@ -2,13 +2,15 @@
 //! SQLite through rusqlite) in WAL mode. Every [`Batch`] commits entirely or
 //! not at all, synchronous to disk before its commit returns, so a `kill -9`
 //! at any point loses no committed event; batches committed at once from
-//! several threads share one transaction and one flush (the `group` module).
-//! Versioned migrations run at open.
+//! several threads share one transaction and one flush (the `group` module),
+//! and reads made while a commit holds the file go to read-only connections
+//! (`readers`). Versioned migrations run at open.
 //!
 //! Records are kept as JSON (money as decimal strings) beside the columns that
 //! are looked up: account ids, idempotency keys, call ids, due times.
 
 mod group;
+mod readers;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -120,6 +122,8 @@ pub struct SqliteStore {
     connection: Mutex<Connection>,
     /// Batches waiting for the next commit (group commit).
     queue: group::Queue,
+    /// Connections for the reads.
+    readers: readers::Readers,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -138,6 +142,7 @@ impl SqliteStore {
 
     /// Open (or create) the store at `path`, applying the migrations it lacks.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
         let connection = Connection::open(path).map_err(backend)?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
@@ -153,6 +158,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             connection: Mutex::new(connection),
             queue: group::Queue::default(),
+            readers: readers::Readers::of(path),
         })
     }
 
@@ -176,8 +182,36 @@ impl SqliteStore {
         work(&mut connection)
     }
 
+    /// Run `work`, which only reads: on the writer's connection if it is
+    /// free (its page cache is the warmest), else on a reader, so that reads
+    /// do not wait for a commit's flush (on the writer for a store without a
+    /// file).
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self.connection.try_lock() {
+            Ok(writer) if self.queue.is_empty() => return work(&writer),
+            Ok(_) => {}
+            Err(std::sync::TryLockError::Poisoned(_)) => {
+                return Err(StoreError::Backend(
+                    "sqlite: connection lock poisoned".into(),
+                ));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        match self.readers.take()? {
+            Some(reader) => {
+                let read = work(&reader);
+                self.readers.give_back(reader);
+                read
+            }
+            None => self.with(|connection| work(connection)),
+        }
+    }
+
     fn records<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let mut statement = connection.prepare_cached(sql).map_err(backend)?;
             let rows = statement
                 .query_map([], |row| row.get::<_, String>(0))
@@ -187,7 +221,7 @@ impl SqliteStore {
     }
 
     fn exists(&self, sql: &str, params: impl rusqlite::Params) -> Result<bool, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let mut statement = connection.prepare_cached(sql).map_err(backend)?;
             statement.exists(params).map_err(backend)
         })
@@ -389,7 +423,7 @@ fn outbox_entry(connection: &Connection, key: &str) -> Result<Option<OutboxEntry
 
 impl Store for SqliteStore {
     fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let text: Option<String> = connection
                 .prepare_cached("SELECT record FROM accounts WHERE id = ?1")
                 .and_then(|mut statement| {
@@ -403,7 +437,7 @@ impl Store for SqliteStore {
     }
 
     fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let mut statement = connection
                 .prepare_cached("SELECT id FROM accounts ORDER BY id")
                 .map_err(backend)?;
@@ -421,7 +455,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<AccountId>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(|connection| {
+        self.read(|connection| {
             let ids = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
                 let mut statement = connection.prepare_cached(sql).map_err(backend)?;
                 let rows = statement
@@ -459,7 +493,7 @@ impl Store for SqliteStore {
     }
 
     fn auto_recharges_on(&self, payer: &AccountId, day: i64) -> Result<u32, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let count: Option<i64> = connection
                 .prepare_cached("SELECT count FROM auto_recharges WHERE payer = ?1 AND day = ?2")
                 .and_then(|mut statement| {
@@ -477,11 +511,11 @@ impl Store for SqliteStore {
     }
 
     fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
-        self.with(|connection| outbox_entry(connection, key))
+        self.read(|connection| outbox_entry(connection, key))
     }
 
     fn next_outbox(&self, until: Timestamp) -> Result<Option<OutboxEntry>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let text: Option<String> = connection
                 .prepare_cached(
                     "SELECT entry FROM outbox WHERE due <= ?1 ORDER BY due, seq LIMIT 1",
@@ -510,7 +544,7 @@ impl Store for SqliteStore {
     }
 
     fn pending_timers(&self, account: &AccountId) -> Result<usize, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let count: i64 = connection
                 .prepare_cached("SELECT COUNT(*) FROM timers WHERE account = ?1")
                 .and_then(|mut statement| statement.query_row([account.as_str()], |row| row.get(0)))
@@ -531,7 +565,7 @@ impl Store for SqliteStore {
         until: Timestamp,
         lease: &Lease,
     ) -> Result<Option<StoredTimer>, StoreError> {
-        self.with(|connection| first_free_timer(connection, until, lease))
+        self.read(|connection| first_free_timer(connection, until, lease))
     }
 
     fn claim_timer(
@@ -559,7 +593,7 @@ impl Store for SqliteStore {
     }
 
     fn journal(&self, stream: &str, after: u64) -> Result<Vec<(u64, String)>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let mut statement = connection
                 .prepare_cached(
                     "SELECT seq, entry FROM journal WHERE stream = ?1 AND seq > ?2 ORDER BY seq",
@@ -608,7 +642,7 @@ impl Store for SqliteStore {
     }
 
     fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             connection
                 .prepare_cached("SELECT bytes FROM components WHERE sha256 = ?1")
                 .and_then(|mut statement| {
@@ -683,7 +717,7 @@ impl Store for SqliteStore {
     }
 
     fn idempotent(&self, key: &str) -> Result<Option<KeptResponse>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             connection
                 .prepare_cached(
                     "SELECT key, fingerprint, status, body, at FROM idempotency WHERE key = ?1",
@@ -783,7 +817,7 @@ impl SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, T)>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let mut statement = connection.prepare_cached(sql).map_err(backend)?;
             let after = i64::try_from(after).unwrap_or(i64::MAX);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -802,7 +836,7 @@ impl SqliteStore {
 
     /// The inbox items `sql` selects (`id, item`, due by `?1`).
     fn inbox_where(&self, sql: &str, until: Timestamp) -> Result<Vec<StoredInbox>, StoreError> {
-        self.with(|connection| {
+        self.read(|connection| {
             let mut statement = connection.prepare_cached(sql).map_err(backend)?;
             let rows = statement.query_map([until], inbox_row).map_err(backend)?;
             rows.map(|row| {
@@ -875,11 +909,56 @@ mod tests {
         let store = SqliteStore {
             connection: Mutex::new(connection),
             queue: group::Queue::default(),
+            readers: readers::Readers::none(),
         };
         assert_eq!(store.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
         let a_day_ago = chrono::Utc::now().timestamp_millis() - 86_400_000;
         assert_eq!(store.prune(a_day_ago).unwrap(), Pruned::default());
         assert!(store.call_rated(&AccountId("u".into()), "c1").unwrap());
         assert!(store.key_used("k1").unwrap());
+    }
+
+    /// Nothing stuck behind a flush: while the writer's connection is held
+    /// (as during a commit), reads go to a reader and see what was committed
+    /// last.
+    #[test]
+    fn reads_go_on_while_the_writer_is_held() {
+        let path = std::env::temp_dir().join(format!("recharge-readers-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let id = AccountId("u".into());
+        let mut account = Account::new(
+            id.clone(),
+            recharge_policy_sdk::model::AccountKind::User,
+            None,
+        );
+        store
+            .commit(Batch {
+                created: vec![account.clone()],
+                ..Batch::default()
+            })
+            .unwrap();
+        account.balance = rust_decimal::Decimal::TEN;
+        store
+            .commit(Batch {
+                updated: vec![account],
+                ..Batch::default()
+            })
+            .unwrap();
+        let held = store.connection.lock().unwrap();
+        let read = std::thread::scope(|scope| scope.spawn(|| store.account(&id)).join().unwrap());
+        drop(held);
+        let read = read.unwrap().unwrap();
+        assert_eq!(
+            (read.balance, read.version()),
+            (rust_decimal::Decimal::TEN, 1)
+        );
+        assert!(store.call_rated(&id, "none").is_ok());
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }
