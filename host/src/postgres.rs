@@ -602,8 +602,8 @@ fn apply(tx: &mut Tx<'_, '_>, batch: Batch) -> Result<(), StoreError> {
 /// when the check fails. Its one row counts the accounts updated: 0 or 1.
 const UPDATE_ONE_ACCOUNT: &str = "
     WITH updated AS (
-        UPDATE accounts SET version = $2 + 1, record = $3
-        WHERE id = $1 AND version = $2
+        UPDATE accounts SET version = $2::BIGINT + 1, record = $3
+        WHERE id = $1 AND version = $2::BIGINT
         RETURNING id
     ), rated AS (
         INSERT INTO rated_calls (account, call, at)

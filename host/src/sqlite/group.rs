@@ -55,9 +55,7 @@ impl Queue {
     ) -> Result<(), StoreError> {
         let (done, result) = mpsc::sync_channel(1);
         self.waiting().push(Waiting { batch, done });
-        let mut connection = connection
-            .lock()
-            .map_err(|_| StoreError::Backend("sqlite: connection lock poisoned".into()))?;
+        let mut connection = super::writer(connection);
         // The committer before us may have taken this batch with its group:
         // it answered before it let the connection go.
         if let Ok(committed) = result.try_recv() {

@@ -13,7 +13,7 @@ mod group;
 mod readers;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use recharge_policy_sdk::model::{Purpose, Timestamp};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -175,10 +175,8 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut connection = self
-            .connection
-            .lock()
-            .map_err(|_| StoreError::Backend("sqlite: connection lock poisoned".into()))?;
+        let mut connection = writer(&self.connection);
+        outside_a_transaction(&connection)?;
         work(&mut connection)
     }
 
@@ -190,15 +188,16 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self.connection.try_lock() {
-            Ok(writer) if self.queue.is_empty() => return work(&writer),
-            Ok(_) => {}
-            Err(std::sync::TryLockError::Poisoned(_)) => {
-                return Err(StoreError::Backend(
-                    "sqlite: connection lock poisoned".into(),
-                ));
-            }
-            Err(std::sync::TryLockError::WouldBlock) => {}
+        let free = match self.connection.try_lock() {
+            Ok(writer) => Some(writer),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        // (A writer stuck in a transaction would show its uncommitted
+        // writes: a reader reads what was committed.)
+        if let Some(writer) = free.filter(|writer| self.queue.is_empty() && writer.is_autocommit())
+        {
+            return work(&writer);
         }
         match self.readers.take()? {
             Some(reader) => {
@@ -225,6 +224,34 @@ impl SqliteStore {
             let mut statement = connection.prepare_cached(sql).map_err(backend)?;
             statement.exists(params).map_err(backend)
         })
+    }
+}
+
+/// The writer's connection, locked. A thread that panicked while holding it
+/// dropped its transaction as it unwound, so the store goes on rather than
+/// failing every call after; and a transaction whose rollback failed (an I/O
+/// error) is rolled back now, so that no later write runs inside it.
+fn writer(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    let writer = connection
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !writer.is_autocommit() {
+        // Should this fail too, `outside_a_transaction` refuses the call, and
+        // a commit cannot begin its transaction: nothing is written.
+        let _ = writer.execute_batch("ROLLBACK");
+    }
+    writer
+}
+
+/// Refuse to use a connection still inside a transaction it could not roll
+/// back: what ran there would never be committed.
+fn outside_a_transaction(connection: &Connection) -> Result<(), StoreError> {
+    if connection.is_autocommit() {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(
+            "sqlite: the connection is stuck in a transaction it cannot roll back".into(),
+        ))
     }
 }
 
@@ -947,15 +974,33 @@ mod tests {
                 ..Batch::default()
             })
             .unwrap();
-        let held = store.connection.lock().unwrap();
-        let read = std::thread::scope(|scope| scope.spawn(|| store.account(&id)).join().unwrap());
-        drop(held);
-        let read = read.unwrap().unwrap();
+        let on_a_reader = || {
+            let held = store.connection.lock().unwrap();
+            let read =
+                std::thread::scope(|scope| scope.spawn(|| store.account(&id)).join().unwrap());
+            drop(held);
+            read.unwrap().unwrap()
+        };
+        let read = on_a_reader();
         assert_eq!(
             (read.balance, read.version()),
             (rust_decimal::Decimal::TEN, 1)
         );
-        assert!(store.call_rated(&id, "none").is_ok());
+        // The same reader, kept idle, sees the next commit too: no snapshot
+        // outlives its statement.
+        let mut account = read;
+        account.balance = rust_decimal::Decimal::ONE;
+        store
+            .commit(Batch {
+                updated: vec![account],
+                ..Batch::default()
+            })
+            .unwrap();
+        let read = on_a_reader();
+        assert_eq!(
+            (read.balance, read.version()),
+            (rust_decimal::Decimal::ONE, 2)
+        );
         drop(store);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
