@@ -14,11 +14,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::store::{Batch, StoreError};
 
-use super::backend;
-
-/// How a batch is applied inside a transaction (the store's checks and row
-/// writes); an error leaves the transaction to be rolled back.
-pub(super) type Apply = fn(&Connection, Batch) -> Result<(), StoreError>;
+use super::{apply, backend};
 
 /// A batch waiting for a committer, and where its result goes.
 struct Waiting {
@@ -51,7 +47,6 @@ impl Queue {
         &self,
         connection: &Mutex<Connection>,
         batch: Batch,
-        apply: Apply,
     ) -> Result<(), StoreError> {
         let (done, result) = mpsc::sync_channel(1);
         self.waiting().push(Waiting { batch, done });
@@ -62,7 +57,7 @@ impl Queue {
             return committed;
         }
         let group = std::mem::take(&mut *self.waiting());
-        commit_group(&mut connection, group, apply);
+        commit_group(&mut connection, group);
         drop(connection);
         result.recv().unwrap_or_else(|_| {
             Err(StoreError::Backend(
@@ -73,8 +68,8 @@ impl Queue {
 }
 
 /// Commit `group` in one transaction and answer each of its committers.
-fn commit_group(connection: &mut Connection, mut group: Vec<Waiting>, apply: Apply) {
-    let results = run_group(connection, &mut group, apply);
+fn commit_group(connection: &mut Connection, mut group: Vec<Waiting>) {
+    let results = run_group(connection, &mut group);
     for (waiting, result) in group.into_iter().zip(results) {
         // A committer that stopped waiting has nothing to hear.
         let _ = waiting.done.send(result);
@@ -83,11 +78,7 @@ fn commit_group(connection: &mut Connection, mut group: Vec<Waiting>, apply: App
 
 /// Each batch's result, in the group's order, once the transaction that
 /// carries them has committed or failed.
-fn run_group(
-    connection: &mut Connection,
-    group: &mut [Waiting],
-    apply: Apply,
-) -> Vec<Result<(), StoreError>> {
+fn run_group(connection: &mut Connection, group: &mut [Waiting]) -> Vec<Result<(), StoreError>> {
     let count = group.len();
     let all_failed = |err: rusqlite::Error| (0..count).map(|_| Err(backend(&err))).collect();
     let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -101,7 +92,7 @@ fn run_group(
     }
     let mut results = Vec::with_capacity(count);
     for waiting in group.iter_mut() {
-        match in_savepoint(&tx, std::mem::take(&mut waiting.batch), apply) {
+        match in_savepoint(&tx, std::mem::take(&mut waiting.batch)) {
             Ok(result) => results.push(result),
             // The transaction cannot be trusted any more: dropped, it rolls
             // back every batch of the group.
@@ -123,11 +114,7 @@ fn run_group(
 /// rolled back to the savepoint (nothing of it left) if it fails, and its
 /// result returned. An error of the savepoint itself (SQLite may have rolled
 /// the whole transaction back) is the outer one: the group must not commit.
-fn in_savepoint(
-    tx: &Connection,
-    batch: Batch,
-    apply: Apply,
-) -> Result<Result<(), StoreError>, rusqlite::Error> {
+fn in_savepoint(tx: &Connection, batch: Batch) -> Result<Result<(), StoreError>, rusqlite::Error> {
     tx.execute_batch("SAVEPOINT batch")?;
     let result = apply(tx, batch);
     match result {
@@ -143,6 +130,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::super::SqliteStore;
+    use super::super::tests::{remove, scratch};
     use crate::account::{Account, AccountId};
     use crate::store::{Batch, RatedCall, Store, StoreError};
 
@@ -164,10 +152,7 @@ mod tests {
     /// its own with its own error, none of its rows left.
     #[test]
     fn a_group_keeps_what_applies_and_only_that() {
-        let path = std::env::temp_dir().join(format!("recharge-group-{}.db", std::process::id()));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        let path = scratch("group");
         let store = SqliteStore::open(&path).unwrap();
         let names: Vec<String> = (0..8).map(|n| format!("a{n}")).collect();
         let accounts: Vec<Account> = names
@@ -247,8 +232,6 @@ mod tests {
         assert_eq!((stale.balance, stale.version()), (Decimal::ONE, 1));
         assert!(store.queue.waiting().is_empty());
         drop(store);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove(&path);
     }
 }

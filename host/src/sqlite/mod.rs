@@ -182,8 +182,7 @@ impl SqliteStore {
 
     /// Run `work`, which only reads: on the writer's connection if it is
     /// free (its page cache is the warmest), else on a reader, so that reads
-    /// do not wait for a commit's flush (on the writer for a store without a
-    /// file).
+    /// do not wait for a commit's flush.
     fn read<T>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -199,14 +198,10 @@ impl SqliteStore {
         {
             return work(&writer);
         }
-        match self.readers.take()? {
-            Some(reader) => {
-                let read = work(&reader);
-                self.readers.give_back(reader);
-                read
-            }
-            None => self.with(|connection| work(connection)),
-        }
+        let reader = self.readers.take()?;
+        let read = work(&reader);
+        self.readers.give_back(reader);
+        read
     }
 
     fn records<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
@@ -505,7 +500,7 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        self.queue.commit(&self.connection, batch, apply)
+        self.queue.commit(&self.connection, batch)
     }
 
     fn key_used(&self, key: &str) -> Result<bool, StoreError> {
@@ -912,14 +907,31 @@ fn inbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String)> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+
+    /// A file of its own for the test `name`, none there yet (nor its WAL).
+    pub(super) fn scratch(name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("recharge-{name}-{}.db", std::process::id()));
+        remove(&path);
+        path
+    }
+
+    /// The file and its WAL files, gone.
+    pub(super) fn remove(path: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 
     /// Nothing twice across an upgrade: the call ids rated and keys used in a
     /// file from before retention count from the migration, so a prune right
     /// after it keeps them for a whole window.
     #[test]
     fn rows_from_before_retention_count_from_the_migration() {
-        let connection = Connection::open_in_memory().unwrap();
+        let path = scratch("migration");
+        let connection = Connection::open(&path).unwrap();
         for (index, migration) in MIGRATIONS[..2].iter().enumerate() {
             let version = index + 1;
             connection
@@ -932,17 +944,15 @@ mod tests {
                  INSERT INTO used_keys (key) VALUES ('k1');",
             )
             .unwrap();
-        migrate(&connection).unwrap();
-        let store = SqliteStore {
-            connection: Mutex::new(connection),
-            queue: group::Queue::default(),
-            readers: readers::Readers::none(),
-        };
+        drop(connection);
+        let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
         let a_day_ago = chrono::Utc::now().timestamp_millis() - 86_400_000;
         assert_eq!(store.prune(a_day_ago).unwrap(), Pruned::default());
         assert!(store.call_rated(&AccountId("u".into()), "c1").unwrap());
         assert!(store.key_used("k1").unwrap());
+        drop(store);
+        remove(&path);
     }
 
     /// Nothing stuck behind a flush: while the writer's connection is held
@@ -950,10 +960,7 @@ mod tests {
     /// last.
     #[test]
     fn reads_go_on_while_the_writer_is_held() {
-        let path = std::env::temp_dir().join(format!("recharge-readers-{}.db", std::process::id()));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        let path = scratch("readers");
         let store = SqliteStore::open(&path).unwrap();
         let id = AccountId("u".into());
         let mut account = Account::new(
@@ -1002,8 +1009,6 @@ mod tests {
             (rust_decimal::Decimal::ONE, 2)
         );
         drop(store);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove(&path);
     }
 }

@@ -17,10 +17,9 @@ use super::backend;
 /// read at once, and closed when they are done.
 const MOST_IDLE: usize = 8;
 
-/// The readers of one file (none for a store without a file: its reads go to
-/// the writer).
+/// The readers of one file.
 pub(super) struct Readers {
-    path: Option<PathBuf>,
+    path: PathBuf,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -28,16 +27,7 @@ impl Readers {
     /// Readers of the file at `path`, opened as reads need them.
     pub(super) fn of(path: &Path) -> Readers {
         Readers {
-            path: Some(path.to_owned()),
-            idle: Mutex::default(),
-        }
-    }
-
-    /// No readers: every read goes to the writer.
-    #[cfg(test)]
-    pub(super) fn none() -> Readers {
-        Readers {
-            path: None,
+            path: path.to_owned(),
             idle: Mutex::default(),
         }
     }
@@ -49,23 +39,20 @@ impl Readers {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// An idle reader, or a new one; `None` without a file.
-    pub(super) fn take(&self) -> Result<Option<Connection>, StoreError> {
-        let Some(path) = &self.path else {
-            return Ok(None);
-        };
+    /// An idle reader, or a new one.
+    pub(super) fn take(&self) -> Result<Connection, StoreError> {
         if let Some(reader) = self.idle().pop() {
-            return Ok(Some(reader));
+            return Ok(reader);
         }
         let reader = Connection::open_with_flags(
-            path,
+            &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(backend)?;
         reader
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(backend)?;
-        Ok(Some(reader))
+        Ok(reader)
     }
 
     /// Keep `reader` for the next reads, unless enough are idle.
