@@ -1,12 +1,12 @@
 //! [`PostgresStore`]: the store for many host processes sharing one
 //! PostgreSQL database, through a connection pool (r2d2 over the `postgres`
-//! client). Every [`Batch`] is one transaction; an account to update is locked
-//! (`SELECT … FOR UPDATE`) and checked at the version the event read, so two
-//! processes serialise on an account and the later one gets
-//! [`StoreError::Conflict`] and runs its event again. A usage event's batch
-//! (one account, its rated calls and ledger rows) is one statement that does
-//! the same in a single round trip. Each fixed statement is prepared once per
-//! pooled connection. Idempotency keys, rated
+//! client). Every [`Batch`] is one transaction; an account is updated only
+//! at the version the event read (the `UPDATE`'s `WHERE` checks it, and its
+//! row lock holds until the transaction ends), so two processes serialise on
+//! an account and the later one gets [`StoreError::Conflict`] and runs its
+//! event again. A usage event's batch (one account, its rated calls and
+//! ledger rows) is one statement that does the same in a single round trip.
+//! Each fixed statement is prepared once per pooled connection. Idempotency keys, rated
 //! calls and outbox rows are unique in the schema, so a race between nodes
 //! ends in one winner and a clean error for the other, never in two rows.
 //! Versioned migrations run at open under an advisory lock.
@@ -125,6 +125,18 @@ const MIGRATIONS: &[&str] = &[
 macro_rules! free_timer {
     () => {
         "(lease_holder IS NULL OR lease_holder = $2 OR lease_until < $3)"
+    };
+}
+
+/// An account's update (`$1` id, `$3` record) made only if it is still at the
+/// version read (`$2`), to the next one. Under READ COMMITTED an update that
+/// meets a concurrent writer's row waits for it and checks the row it left,
+/// so the later of two writers changes nothing; a macro, so that both commit
+/// paths `concat!` it into their fixed text.
+macro_rules! update_account {
+    () => {
+        "UPDATE accounts SET version = $2::BIGINT + 1, record = $3
+         WHERE id = $1 AND version = $2::BIGINT"
     };
 }
 
@@ -468,21 +480,11 @@ fn apply(tx: &mut Tx<'_, '_>, batch: Batch) -> Result<(), StoreError> {
         }
     }
     for mut account in batch.updated {
-        let stored: Option<i64> = tx
-            .query_opt(
-                "SELECT version FROM accounts WHERE id = $1 FOR UPDATE",
-                &[&account.id.as_str()],
-            )?
-            .map(|row| row.get(0));
-        if stored != Some(account.version as i64) {
+        let (read, record) = next_version(&mut account)?;
+        let updated = tx.execute(update_account!(), &[&account.id.as_str(), &read, &record])?;
+        if updated == 0 {
             return Err(StoreError::Conflict(account.id));
         }
-        account.version += 1;
-        let record = encode(&account)?;
-        tx.execute(
-            "UPDATE accounts SET version = $2, record = $3 WHERE id = $1",
-            &[&account.id.as_str(), &(account.version as i64), &record],
-        )?;
     }
     for charge in batch.charges {
         let inserted = tx.execute(
@@ -595,16 +597,13 @@ fn apply(tx: &mut Tx<'_, '_>, batch: Batch) -> Result<(), StoreError> {
 }
 
 /// A usage event's commit as one statement, its own transaction, in one
-/// round trip: the account's update checks the version read in its `WHERE`
-/// (a concurrent writer's update is waited for and the check made again on
-/// the row it left, as `SELECT … FOR UPDATE` would), and the rated calls and
-/// ledger rows are inserted from the update's result, so that none is written
-/// when the check fails. Its one row counts the accounts updated: 0 or 1.
-const UPDATE_ONE_ACCOUNT: &str = "
-    WITH updated AS (
-        UPDATE accounts SET version = $2::BIGINT + 1, record = $3
-        WHERE id = $1 AND version = $2::BIGINT
-        RETURNING id
+/// round trip: the account's update of [`apply`] (`update_account!`), and
+/// the rated calls and ledger rows inserted from its result, so that none is
+/// written when its version check fails. Its one row counts the accounts updated: 0 or 1.
+const UPDATE_ONE_ACCOUNT: &str = concat!(
+    "WITH updated AS (",
+    update_account!(),
+    " RETURNING id
     ), rated AS (
         INSERT INTO rated_calls (account, call, at)
         SELECT r.account, r.call, r.at
@@ -616,7 +615,8 @@ const UPDATE_ONE_ACCOUNT: &str = "
         FROM updated, unnest($7::TEXT[], $8::TEXT[]) WITH ORDINALITY AS l (account, record, n)
         ORDER BY l.n
     )
-    SELECT count(*) FROM updated";
+    SELECT count(*) FROM updated"
+);
 
 /// Whether `batch` has a usage event's shape: one account updated, with the
 /// calls it rated and its ledger rows, and nothing else.
@@ -654,9 +654,7 @@ fn commit_one_account(session: &mut Session<'_, Client>, batch: Batch) -> Result
     let Some(mut account) = batch.updated.into_iter().next() else {
         return Ok(());
     };
-    let read = account.version as i64;
-    account.version += 1;
-    let record = encode(&account)?;
+    let (read, record) = next_version(&mut account)?;
     let rated = &batch.rated_calls;
     let rated_accounts: Vec<&str> = rated.iter().map(|call| call.account.as_str()).collect();
     let calls: Vec<&str> = rated.iter().map(|call| call.call.as_str()).collect();
@@ -686,6 +684,14 @@ fn commit_one_account(session: &mut Session<'_, Client>, batch: Batch) -> Result
         return Err(StoreError::Conflict(account.id));
     }
     Ok(())
+}
+
+/// Move `account` to its next version: the version it was read at, and its
+/// record as the next one.
+fn next_version(account: &mut Account) -> Result<(i64, String), StoreError> {
+    let read = account.version as i64;
+    account.version += 1;
+    Ok((read, encode(account)?))
 }
 
 /// Take the insert lock of `table` (one of the tables read by cursor) until
