@@ -21,6 +21,7 @@
 //! wasm and native; on PostgreSQL pgbench and the host processes in
 //! [`ROUNDS`] rounds, each with its share of the seconds and the events.
 
+mod ceiling;
 mod postgres;
 mod sqlite;
 
@@ -40,6 +41,7 @@ use crate::bench::MAX_EVENTS;
 use crate::summary::nearest_rank;
 use crate::workload::MAIN_CARD;
 
+pub use self::ceiling::{CEILING_GROUPS, CeilingRow, sqlite_ceiling};
 pub use self::postgres::{
     PgbenchOptions, PgbenchRun, PostgresRun, ROUNDS, SCHEMA, Worker, bench_postgres, run_worker,
 };

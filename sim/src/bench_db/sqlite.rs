@@ -168,14 +168,14 @@ fn failed(error: impl std::fmt::Display) -> DbBenchError {
 }
 
 /// A usage event's row writes, made directly on a file the store filled.
-struct Baseline {
+pub(super) struct Baseline {
     connection: Connection,
     rates: Rates,
 }
 
 impl Baseline {
     /// Open the file as the store does: WAL, every commit synchronous to disk.
-    fn open(path: &Path) -> Result<Baseline, DbBenchError> {
+    pub(super) fn open(path: &Path) -> Result<Baseline, DbBenchError> {
         let connection = Connection::open(path).map_err(failed)?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
@@ -197,45 +197,83 @@ impl Baseline {
     /// ledger entry of the same shape as the host's inserted, in one
     /// transaction.
     fn record(&mut self, account: &AccountId, call: &str, n: u64) -> Result<(), DbBenchError> {
-        let (seconds, minute_type) = usage(n);
-        let cost = usage_cost(seconds, self.rates.of(minute_type))
-            .ok_or_else(|| failed("the usage cost overflows"))?;
-        let entry = LedgerEntry {
-            at: START,
-            account: account.clone(),
-            cause: Cause::Call(call.to_owned()),
-            wallet: -cost,
-            included_basic_seconds: 0,
-            included_premium_seconds: 0,
-            basic_seconds: 0,
-            premium_seconds: 0,
-        };
-        let entry = serde_json::to_string(&entry).map_err(failed)?;
+        let entry = ledger_entry(&self.rates, account, call, n)?;
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(failed)?;
-        let (version, record): (i64, String) = tx
-            .prepare_cached("SELECT version, record FROM accounts WHERE id = ?1")
-            .and_then(|mut statement| {
-                statement.query_row([account.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
-            })
-            .map_err(failed)?;
-        tx.prepare_cached("UPDATE accounts SET version = ?2, record = ?3 WHERE id = ?1")
-            .and_then(|mut statement| {
-                statement.execute(params![account.as_str(), version + 1, record])
-            })
-            .map_err(failed)?;
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO rated_calls (account, call, at) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut statement| statement.execute(params![account.as_str(), call, START]))
-        .map_err(failed)?;
-        tx.prepare_cached("INSERT INTO ledger (account, record) VALUES (?1, ?2)")
-            .and_then(|mut statement| statement.execute(params![account.as_str(), entry]))
-            .map_err(failed)?;
+        rows(&tx, account, call, &entry)?;
         tx.commit().map_err(failed)
     }
+
+    /// Flush every commit to disk (`FULL`, as the store does) or never (`OFF`).
+    pub(super) fn synchronous(&self, mode: &str) -> Result<(), DbBenchError> {
+        self.connection
+            .pragma_update(None, "synchronous", mode)
+            .map_err(failed)
+    }
+
+    /// Usage events (account, call, `n`) as [`Baseline::record`] makes them,
+    /// all in one transaction.
+    pub(super) fn record_group(
+        &mut self,
+        events: impl IntoIterator<Item = (AccountId, String, u64)>,
+    ) -> Result<(), DbBenchError> {
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        for (account, call, n) in events {
+            let entry = ledger_entry(&self.rates, &account, &call, n)?;
+            rows(&tx, &account, &call, &entry)?;
+        }
+        tx.commit().map_err(failed)
+    }
+}
+
+/// The ledger entry of the `n`-th usage, as the host writes it.
+fn ledger_entry(
+    rates: &Rates,
+    account: &AccountId,
+    call: &str,
+    n: u64,
+) -> Result<String, DbBenchError> {
+    let (seconds, minute_type) = usage(n);
+    let cost = usage_cost(seconds, rates.of(minute_type))
+        .ok_or_else(|| failed("the usage cost overflows"))?;
+    let entry = LedgerEntry {
+        at: START,
+        account: account.clone(),
+        cause: Cause::Call(call.to_owned()),
+        wallet: -cost,
+        included_basic_seconds: 0,
+        included_premium_seconds: 0,
+        basic_seconds: 0,
+        premium_seconds: 0,
+    };
+    serde_json::to_string(&entry).map_err(failed)
+}
+
+/// A usage event's row writes inside an open transaction: the account's row
+/// read and written back with its version bumped, the rated call and the
+/// ledger row inserted.
+fn rows(tx: &Connection, account: &AccountId, call: &str, entry: &str) -> Result<(), DbBenchError> {
+    let (version, record): (i64, String) = tx
+        .prepare_cached("SELECT version, record FROM accounts WHERE id = ?1")
+        .and_then(|mut statement| {
+            statement.query_row([account.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        })
+        .map_err(failed)?;
+    tx.prepare_cached("UPDATE accounts SET version = ?2, record = ?3 WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![account.as_str(), version + 1, record]))
+        .map_err(failed)?;
+    tx.prepare_cached("INSERT OR IGNORE INTO rated_calls (account, call, at) VALUES (?1, ?2, ?3)")
+        .and_then(|mut statement| statement.execute(params![account.as_str(), call, START]))
+        .map_err(failed)?;
+    tx.prepare_cached("INSERT INTO ledger (account, record) VALUES (?1, ?2)")
+        .and_then(|mut statement| statement.execute(params![account.as_str(), entry]))
+        .map_err(failed)?;
+    Ok(())
 }
 
 #[cfg(test)]
